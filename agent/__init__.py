@@ -1,0 +1,1 @@
+"""Sparrow edge agent, serial gateway and MicroPython twin."""

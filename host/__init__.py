@@ -1,0 +1,1 @@
+"""Sparrow host: the trainer/aggregator."""

@@ -1,0 +1,35 @@
+/* cffi declarations: status codes (values read from sgc.h at build time). */
+typedef enum {
+    SGC_OK = ...,
+    SGC_E_NULL = ...,
+    SGC_E_N = ...,
+    SGC_E_K = ...,
+    SGC_E_CAPACITY = ...,
+    SGC_E_NONFINITE = ...,
+    SGC_E_METHOD = ...,
+    SGC_E_OPTION = ...,
+    SGC_E_SCRATCH = ...,
+    SGC_E_STATE = ...,
+    SGC_E_CODING = ...,
+    SGC_E_TRUNCATED = ...,
+    SGC_E_MAGIC = ...,
+    SGC_E_VERSION = ...,
+    SGC_E_MSG_TYPE = ...,
+    SGC_E_FLAGS = ...,
+    SGC_E_HDR_N = ...,
+    SGC_E_HDR_K = ...,
+    SGC_E_HDR_INDEX_CODING = ...,
+    SGC_E_HDR_VALUE_CODING = ...,
+    SGC_E_HDR_SCALE = ...,
+    SGC_E_HDR_SEGMENT = ...,
+    SGC_E_HDR_LENGTH = ...,
+    SGC_E_CRC = ...,
+    SGC_E_AUTH = ...,
+    SGC_E_AUTH_UNSUPPORTED = ...,
+    SGC_E_INDICES = ...,
+    SGC_E_VALUES = ...,
+    SGC_E_TRAILING = ...,
+    SGC_E_CHUNK = ...
+} sgc_status;
+const char *sgc_strerror(int status);
+#define SGC_MAX_N ...
