@@ -1,0 +1,193 @@
+"""A model description run in numpy: forward pass, loss and flat gradient.
+
+This is the Linux agent's model maths (no torch needed on the node). It must
+agree with the host's PyTorch model (``host/torch_model.py``) to float32
+tolerance on every registered model; ``tests/test_npmodel_vs_torch.py``
+checks that against torch autograd. The loss is softmax cross-entropy averaged
+over the batch, computed from max-shifted logits.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from .modelspec import ModelSpec
+from .np_layers import OPS
+
+__all__ = ["forward", "loss_and_grad", "accuracy"]
+
+
+def _check_params(spec: ModelSpec, params: np.ndarray) -> np.ndarray:
+    params = np.asarray(params)
+    if params.ndim != 1 or params.size != spec.num_params:
+        raise ValueError(
+            f"{spec.name}: params must be a flat vector of {spec.num_params} values, got shape {params.shape}"
+        )
+    if not np.issubdtype(params.dtype, np.floating):
+        raise ValueError(f"{spec.name}: params must be floating point, got {params.dtype}")
+    return np.ascontiguousarray(params, dtype=np.float32)
+
+
+def _check_x(spec: ModelSpec, x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 1 + len(spec.input_shape) or x.shape[1:] != spec.input_shape or x.shape[0] < 1:
+        raise ValueError(
+            f"{spec.name}: x must have shape (batch >= 1, {', '.join(map(str, spec.input_shape))}), got {x.shape}"
+        )
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise ValueError(f"{spec.name}: x must be numeric, got {x.dtype}")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _check_y(spec: ModelSpec, y: np.ndarray, batch: int) -> np.ndarray:
+    y = np.asarray(y)
+    if y.shape != (batch,) or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{spec.name}: y must be {batch} integer labels, got {y.dtype} {y.shape}")
+    if y.min() < 0 or y.max() >= spec.num_classes:
+        raise ValueError(
+            f"{spec.name}: labels must lie in [0, {spec.num_classes}), got [{y.min()}, {y.max()}]"
+        )
+    return y.astype(np.int64, copy=False)
+
+
+def _unpack(spec: ModelSpec, params: np.ndarray) -> list[Optional[tuple[np.ndarray, np.ndarray]]]:
+    """Views of each layer's (weight, bias) in ``params``, None for parameter-free layers."""
+    slices = spec.param_slices
+    shapes = dict(spec.param_shapes)
+    out: list[Optional[tuple[np.ndarray, np.ndarray]]] = []
+    for i in range(len(spec.layers)):
+        w, b = f"{i}.weight", f"{i}.bias"
+        if w in slices:
+            out.append((params[slices[w]].reshape(shapes[w]), params[slices[b]]))
+        else:
+            out.append(None)
+    return out
+
+
+def _forward(spec: ModelSpec, params: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+    caches = []
+    for layer, p in zip(spec.layers, _unpack(spec, params)):
+        x, cache = OPS[layer.kind].forward(layer, x, p)
+        caches.append(cache)
+    return x, caches
+
+
+def forward(spec: ModelSpec, params: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Logits of a batch.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model.
+    params : numpy.ndarray
+        Flat parameters, ``spec.num_params`` values (cast to float32).
+    x : numpy.ndarray
+        Inputs of shape ``(B, *spec.input_shape)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 logits of shape ``(B, spec.num_classes)``.
+
+    Raises
+    ------
+    ValueError
+        If ``params`` or ``x`` do not fit the spec.
+    """
+    logits, _ = _forward(spec, _check_params(spec, params), _check_x(spec, x))
+    return logits
+
+
+def _softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy and its gradient with respect to the logits."""
+    batch = logits.shape[0]
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    total = exp.sum(axis=1, keepdims=True)
+    rows = np.arange(batch)
+    loss = float(np.mean(np.log(total[:, 0]) - shifted[rows, y]))
+    dlogits = exp / total
+    dlogits[rows, y] -= np.float32(1)
+    dlogits /= np.float32(batch)
+    return loss, dlogits
+
+
+def loss_and_grad(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean softmax cross-entropy of a batch and its gradient.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model.
+    params : numpy.ndarray
+        Flat parameters, ``spec.num_params`` values (cast to float32).
+    x : numpy.ndarray
+        float32 inputs of shape ``(B, *spec.input_shape)``.
+    y : numpy.ndarray
+        Integer labels of shape ``(B,)`` in ``[0, spec.num_classes)``.
+
+    Returns
+    -------
+    loss : float
+        Mean cross-entropy over the batch.
+    grad : numpy.ndarray
+        Flat float32 gradient, laid out like ``params`` (``spec.param_slices``).
+
+    Raises
+    ------
+    ValueError
+        If an argument does not fit the spec.
+    """
+    params = _check_params(spec, params)
+    x = _check_x(spec, x)
+    y = _check_y(spec, y, x.shape[0])
+    logits, caches = _forward(spec, params, x)
+    loss, delta = _softmax_cross_entropy(logits, y)
+    grad = np.empty(spec.num_params, dtype=np.float32)
+    slices = spec.param_slices
+    # The input gradient of the first parametrised layer is never used.
+    first = min((i for i in range(len(spec.layers)) if f"{i}.weight" in slices), default=0)
+    for i in range(len(spec.layers) - 1, -1, -1):
+        layer = spec.layers[i]
+        delta, pgrads = OPS[layer.kind].backward(layer, delta, caches[i], i > first)
+        if pgrads is not None:
+            grad[slices[f"{i}.weight"]] = pgrads[0].reshape(-1)
+            grad[slices[f"{i}.bias"]] = pgrads[1]
+        if delta is None:
+            break
+    return loss, grad
+
+
+def accuracy(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndarray, batch: int = 1024) -> float:
+    """Fraction of samples whose largest logit is the label.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model.
+    params : numpy.ndarray
+        Flat parameters.
+    x : numpy.ndarray
+        Inputs of shape ``(N, *spec.input_shape)``.
+    y : numpy.ndarray
+        Integer labels of shape ``(N,)``.
+    batch : int
+        Samples per forward pass (bounds memory).
+
+    Returns
+    -------
+    float
+        Accuracy in [0, 1].
+    """
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    params = _check_params(spec, params)
+    x = _check_x(spec, x)
+    y = _check_y(spec, y, x.shape[0])
+    correct = 0
+    for start in range(0, x.shape[0], batch):
+        logits, _ = _forward(spec, params, x[start:start + batch])
+        correct += int(np.count_nonzero(logits.argmax(axis=1) == y[start:start + batch]))
+    return correct / x.shape[0]

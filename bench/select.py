@@ -1,0 +1,280 @@
+"""Selection speed and quality of sgc's top-k selectors on real gradients.
+
+Reads the gradients dumped by bench/gradients.py and, for every gradient
+source, density and method, prints one JSON object per line::
+
+    .venv/bin/python bench/gradients.py                     # once: dumps bench/out/gradients/
+    .venv/bin/python bench/select.py --out bench/out/select.jsonl
+    .venv/bin/python bench/select.py --quick                # n <= 1.1e6, a few seconds
+
+What is measured, all on one thread (torch.set_num_threads(1); numpy and the
+sgc core are single-threaded):
+
+* ``kind: "selector"`` rows, one per (source, density, method, state):
+  ``sgc.select(g, k, method=..., tol=0.05, seed=0)`` from cold (no state), and
+  for the stateful methods the steady state of ``sgc.Residual(n, method=...,
+  density=..., momentum=0.0)`` warmed with ``.step()`` on the earlier
+  gradients of the same model, then timed on its last gradient. Fields:
+  ``ns_per_elem`` (median wall time / n), ``vs_torch_topk`` and
+  ``vs_numpy_argpartition`` (baseline time / selector time on the same array
+  in the same run: above 1 means the selector is faster), ``vs_read_pass``
+  (selector time / one read pass), ``k_ratio`` (entries returned / target k)
+  and ``norm_share`` (squared L2 norm of the returned values / that of the
+  exact top-k of the array it selected from).
+* ``kind: "baseline"`` rows: ``torch.topk(t.abs(), k)`` on
+  ``t = torch.from_numpy(g)``, ``np.argpartition(np.abs(g), n - k)[n - k:]``
+  (both include the ``abs``, as a magnitude top-k must) and ``read_pass``:
+  ``g.sum()``, numpy's vectorised C reduction, which reads every element once
+  and does almost nothing else, i.e. the cost of one streaming pass.
+* one ``kind: "meta"`` row first: versions, CPU, timing rule.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+# Run as `python bench/select.py`, this file's folder heads sys.path, and its
+# name would shadow the standard library's `select` module (imported by torch
+# through subprocess). Drop the folder before anything else is imported.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Any, Callable, TextIO  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import sgc  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_GRADIENTS = os.path.join(HERE, "out", "gradients")
+DENSITIES = (0.01, 0.001, 0.0001)
+METHODS = ("exact", "laplace", "partition", "dgc", "random")
+#: Methods whose steady state (a warmed sgc.Residual) is measured too.
+STATEFUL = ("laplace", "partition")
+TOL = 0.05
+SEED = 0
+
+
+@dataclass(frozen=True)
+class Source:
+    """One dumped gradient and the earlier dumps of the same model."""
+
+    model: str
+    step: int
+    path: str
+    earlier: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}@{self.step}"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Median wall time of repeated calls."""
+
+    ns: float
+    repeats: int
+
+
+def read_sources(folder: str, models: list[str] | None) -> list[Source]:
+    """The last gradient of every model in ``folder/manifest.json``, smallest model first."""
+    manifest_path = os.path.join(folder, "manifest.json")
+    if not os.path.isfile(manifest_path):
+        sys.exit(f"{manifest_path} not found: run `.venv/bin/python bench/gradients.py` first")
+    with open(manifest_path) as fh:
+        manifest = json.load(fh)
+    by_model: dict[str, list[dict[str, Any]]] = {}
+    for entry in manifest:
+        by_model.setdefault(entry["model"], []).append(entry)
+    sources = []
+    for model, entries in by_model.items():
+        if models and model not in models:
+            continue
+        entries.sort(key=lambda e: e["step"])
+        last = entries[-1]
+        earlier = tuple(os.path.join(folder, e["file"]) for e in entries[:-1])
+        sources.append(Source(model, last["step"], os.path.join(folder, last["file"]), earlier))
+    sources.sort(key=lambda s: np.load(s.path, mmap_mode="r").size)
+    return sources
+
+
+def median_time(call: Callable[[], object], min_seconds: float, min_repeats: int, max_repeats: int) -> Timing:
+    """Median wall time of ``call`` after one untimed warm-up call, with the GC off."""
+    call()
+    samples: list[int] = []
+    gc.disable()
+    try:
+        started = time.perf_counter()
+        while len(samples) < max_repeats and (
+            len(samples) < min_repeats or time.perf_counter() - started < min_seconds
+        ):
+            t0 = time.perf_counter_ns()
+            call()
+            samples.append(time.perf_counter_ns() - t0)
+    finally:
+        gc.enable()
+    return Timing(float(np.median(samples)), len(samples))
+
+
+def target_k(n: int, density: float) -> int:
+    """The k a density asks for: round(density * n), at least 1."""
+    return max(1, int(round(density * n)))
+
+
+def top_energy(array: np.ndarray, k: int) -> float:
+    """Squared L2 norm of the exact top-k magnitudes of ``array``, in float64."""
+    top = np.partition(np.abs(array), array.size - k)[array.size - k :]
+    return float(np.square(top, dtype=np.float64).sum())
+
+
+def quality(indices: np.ndarray, values: np.ndarray, target: np.ndarray, k: int) -> dict[str, float]:
+    """k ratio and captured norm share of one selection from ``target``.
+
+    Also checks what the API promises (ascending unique uint32 indices,
+    float32 values equal to the selected entries), so a wrong selector cannot
+    post a good number.
+    """
+    if indices.dtype != np.uint32 or values.dtype != np.float32 or indices.shape != values.shape:
+        raise AssertionError(f"bad output types {indices.dtype}/{values.dtype} or shapes")
+    if indices.size and (np.any(np.diff(indices.astype(np.int64)) <= 0) or indices[-1] >= target.size):
+        raise AssertionError("indices are not ascending, unique and in range")
+    if not np.array_equal(values, target[indices]):
+        raise AssertionError("returned values differ from the selected entries")
+    energy = float(np.square(values, dtype=np.float64).sum())
+    return {"k_ratio": indices.size / k, "norm_share": energy / top_energy(target, k)}
+
+
+class Bench:
+    """Runs every measurement and writes the JSON lines."""
+
+    def __init__(self, sinks: list[TextIO], min_seconds: float, max_repeats: int) -> None:
+        self.sinks = sinks
+        self.min_seconds = min_seconds
+        self.max_repeats = max_repeats
+
+    def emit(self, row: dict[str, Any]) -> None:
+        line = json.dumps(row, sort_keys=False)
+        for sink in self.sinks:
+            print(line, file=sink, flush=True)
+
+    def time(self, call: Callable[[], object]) -> Timing:
+        return median_time(call, self.min_seconds, 3, self.max_repeats)
+
+    def run_source(self, source: Source, densities: tuple[float, ...], methods: tuple[str, ...]) -> None:
+        g = np.load(source.path)
+        n = g.size
+        common = {"source": source.name, "n": n}
+        read_pass = self.time(g.sum)
+        self.emit({"kind": "baseline", "method": "read_pass", **common, "density": None,
+                   "ns_per_elem": read_pass.ns / n, "repeats": read_pass.repeats})
+        tensor = torch.from_numpy(g)
+        for density in densities:
+            k = target_k(n, density)
+            print(f"  {source.name} n={n} density={density} k={k}", file=sys.stderr, flush=True)
+            torch_topk = self.time(lambda: torch.topk(tensor.abs(), k, sorted=False))
+            argpartition = self.time(lambda: np.argpartition(np.abs(g), n - k)[n - k :])
+            row = {**common, "density": density, "k": k}
+            for name, timing in (("torch.topk", torch_topk), ("numpy.argpartition", argpartition)):
+                self.emit({"kind": "baseline", "method": name, **row,
+                           "ns_per_elem": timing.ns / n, "repeats": timing.repeats})
+
+            def ratios(ns: float) -> dict[str, float]:
+                return {"ns_per_elem": ns / n, "vs_torch_topk": torch_topk.ns / ns,
+                        "vs_numpy_argpartition": argpartition.ns / ns, "vs_read_pass": ns / read_pass.ns}
+
+            for method in methods:
+                def call(method: str = method) -> tuple[np.ndarray, np.ndarray]:
+                    return sgc.select(g, k, method=method, tol=TOL, seed=SEED)
+
+                indices, values = call()
+                timing = self.time(call)
+                self.emit({"kind": "selector", "method": method, "state": "cold", **row,
+                           **ratios(timing.ns), **quality(indices, values, g, k), "repeats": timing.repeats})
+            for method in (m for m in STATEFUL if m in methods):
+                self.emit({"kind": "selector", "method": method, "state": "steady", **row,
+                           **self.steady(source, g, method, density, k, ratios)})
+
+    def steady(self, source: Source, g: np.ndarray, method: str, density: float, k: int,
+               ratios: Callable[[float], dict[str, float]]) -> dict[str, Any]:
+        """Time ``Residual.step`` after warming it on the model's earlier gradients.
+
+        Quality is judged on the first step on the last gradient, against the
+        exact top-k of what that step selected from (residual before +
+        gradient, in float32). The timed steps feed the same gradient again, as
+        a residual keeps accumulating; every one of them is a steady-state step.
+        """
+        state = sgc.Residual(g.size, method=method, density=density, momentum=0.0)
+        for path in source.earlier:
+            state.step(np.load(path))
+        target = state.residual + g
+        judged = quality(*state.step(g), target, k)
+        timing = self.time(lambda: state.step(g))
+        return {**ratios(timing.ns), **judged, "warmup_steps": len(source.earlier), "repeats": timing.repeats}
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, or the architecture elsewhere."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def meta(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "kind": "meta",
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "cpu": cpu_model(),
+        "torch_threads": torch.get_num_threads(),
+        "timing": f"median of >= 3 calls and >= {args.min_seconds} s after one warm-up call, GC off",
+        "tol": TOL,
+        "seed": SEED,
+        "argv": sys.argv[1:],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--gradients", default=DEFAULT_GRADIENTS, help="folder written by bench/gradients.py")
+    parser.add_argument("--out", help="also write the JSON lines to this file")
+    parser.add_argument("--quick", action="store_true", help="models up to 1.1e6 elements, shorter timing")
+    parser.add_argument("--models", nargs="+", help="only these models (default: every model dumped)")
+    parser.add_argument("--densities", nargs="+", type=float, default=list(DENSITIES))
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--min-seconds", type=float, default=0.3, help="timing budget per measurement")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.models = args.models or ["cnn", "mlp"]
+        args.min_seconds = min(args.min_seconds, 0.05)
+    torch.set_num_threads(1)
+    sinks: list[TextIO] = [sys.stdout]
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        sinks.append(open(args.out, "w"))
+    bench = Bench(sinks, args.min_seconds, max_repeats=50)
+    bench.emit(meta(args))
+    for source in read_sources(args.gradients, args.models):
+        bench.run_source(source, tuple(args.densities), tuple(args.methods))
+    for sink in sinks[1:]:
+        sink.close()
+
+
+if __name__ == "__main__":
+    main()

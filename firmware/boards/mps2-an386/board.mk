@@ -1,0 +1,7 @@
+# mps2-an386: Cortex-M4F with single-precision FPU, hard-float ABI.
+ARCH := cortex-m
+CROSS := arm-none-eabi-
+ARCH_FLAGS := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
+QEMU := qemu-system-arm -M mps2-an386 -display none -monitor none \
+	-semihosting-config enable=on,target=native
+SHARD_NODE := 0

@@ -1,0 +1,124 @@
+"""Generate a board's local data shard, to live in its flash.
+
+Loads a data set with ``sparrow.agent.datasets.load`` and gives node ``--node``
+its share of ``partition(ds, --nodes, scheme)`` (for ``watch`` with the
+``group`` scheme: one subject per node). Samples are stored as int8 with one
+float32 scale per channel (``x = q * scale[c]``, scale = max|x_c| / 127), a
+quarter of float32's flash. Writes
+
+* ``shard.h`` / ``shard.c``: the arrays (in section ``.shard``) and an
+  ``nn_shard`` describing them;
+* ``shard.npz``: the dequantised float32 samples exactly as the board sees
+  them, and the labels, for the tests.
+
+Usage::
+
+    python firmware/tools/gen_shard.py --node 0 --out build/mps2-an386/gen
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from cgen import banner, float_literal, array_body, ints, write
+from sparrow.agent.datasets import load, partition
+
+
+def quantise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel symmetric int8 quantisation of samples shaped (N, C, L).
+
+    Returns
+    -------
+    q : np.ndarray
+        int8, same shape as x, in [-127, 127].
+    scale : np.ndarray
+        float32, shape (C,); a channel of zeros gets scale 1.
+    """
+    if x.ndim != 3:
+        raise ValueError(f"samples must be (N, channels, length), got {x.shape}")
+    peak = np.abs(x).max(axis=(0, 2)).astype(np.float32)
+    scale = np.where(peak > 0, peak / np.float32(127.0), np.float32(1.0)).astype(np.float32)
+    q = np.clip(np.rint(x / scale[None, :, None]), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def dequantise(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The board's arithmetic: float32(q) * scale[c], one rounding."""
+    return (q.astype(np.float32) * scale[None, :, None].astype(np.float32)).astype(np.float32)
+
+
+def render(q: np.ndarray, y: np.ndarray, scale: np.ndarray, what: str) -> tuple[str, str]:
+    """Return the texts of shard.h and shard.c."""
+    n, channels, length = q.shape
+    header = banner("gen_shard.py", f"shard.h - {what}.") + f"""#ifndef SPARROW_SHARD_DATA_H
+#define SPARROW_SHARD_DATA_H
+
+#include "shard.h"
+
+#define SPARROW_SHARD_N_SAMPLES {n}u
+
+extern const nn_shard sparrow_shard;
+
+#endif /* SPARROW_SHARD_DATA_H */
+"""
+    source = banner("gen_shard.py", f"shard.c - {what}.") + f"""#include "shard_data.h"
+
+#define SHARD_SECTION __attribute__((section(".shard")))
+
+static const int8_t shard_x[{q.size}] SHARD_SECTION = {{
+{ints(q)}
+}};
+
+static const uint8_t shard_y[{n}] SHARD_SECTION = {{
+{ints(y)}
+}};
+
+static const float shard_scale[{channels}] = {{
+{array_body(float_literal(s) for s in scale)}
+}};
+
+const nn_shard sparrow_shard = {{
+    .n_samples = SPARROW_SHARD_N_SAMPLES,
+    .channels = {channels}u,
+    .length = {length}u,
+    .x = shard_x,
+    .y = shard_y,
+    .scale = shard_scale,
+}};
+"""
+    return header, source
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", default="watch")
+    parser.add_argument("--nodes", type=int, default=10, help="nodes the training set is split among")
+    parser.add_argument("--node", type=int, required=True, help="this board's node index")
+    parser.add_argument("--scheme", default="group", help="partition scheme (datasets.SCHEMES)")
+    parser.add_argument("--max-samples", type=int, default=0, help="keep at most this many (0: all)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    args = parser.parse_args(argv)
+    ds = load(args.dataset)
+    parts = partition(ds, args.nodes, scheme=args.scheme)
+    if not 0 <= args.node < len(parts):
+        raise SystemExit(f"--node must be in [0, {len(parts)}), got {args.node}")
+    index = parts[args.node]
+    if args.max_samples > 0:
+        index = index[: args.max_samples]
+    x, y = ds.x_train[index], ds.y_train[index]
+    if x.ndim != 3 or y.max(initial=0) > 255:
+        raise SystemExit(f"{args.dataset}: the firmware shard needs (N, C, L) samples and labels < 256")
+    q, scale = quantise(x)
+    what = (f"{args.dataset} training samples of node {args.node} of {args.nodes} "
+            f"({args.scheme} partition), {len(index)} samples")
+    header, source = render(q, y, scale, what)
+    write(args.out / "shard_data.h", header)
+    write(args.out / "shard.c", source)
+    np.savez(args.out / "shard.npz", x=dequantise(q, scale), y=y.astype(np.int64))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Run Sparrow firmware on emulated boards.
+
+Used by the tests (``tests/test_firmware_*.py``) and by anyone who wants a
+board on a TCP port for the serial gateway::
+
+    python firmware/tools/qemu.py --board mps2-an386 --app grad          # console on stdout
+    python firmware/tools/qemu.py --board riscv32-virt --app node --port 5555
+    # then: serial.serial_for_url("socket://127.0.0.1:5555")
+
+The QEMU command line of each board lives once, in its
+``firmware/boards/<board>/board.mk``; this module asks make for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+FIRMWARE = Path(__file__).resolve().parents[1]
+BOARDS = ("mps2-an386", "netduinoplus2", "riscv32-virt")
+BUILD_TIMEOUT_S = 600
+
+
+def build(boards: tuple[str, ...] = BOARDS, timeout: float = BUILD_TIMEOUT_S) -> None:
+    """Build the firmware of the given boards (``make -C firmware``).
+
+    Raises
+    ------
+    RuntimeError
+        With make's output when the build fails.
+    """
+    for board in boards:
+        proc = subprocess.run(["make", "-s", "-C", str(FIRMWARE), f"BOARD={board}"],
+                              capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise RuntimeError(f"firmware build for {board} failed:\n{proc.stdout}\n{proc.stderr}")
+
+
+def elf_path(board: str, app: str) -> Path:
+    """Path of a built firmware image."""
+    return FIRMWARE / "build" / board / f"{app}.elf"
+
+
+def qemu_command(board: str, app: str, serial: str = "stdio") -> list[str]:
+    """QEMU command line running ``app`` on ``board`` with its UART on ``serial``.
+
+    Parameters
+    ----------
+    board : str
+        One of :data:`BOARDS` (a folder under firmware/boards).
+    app : str
+        Firmware name (``firmware/app/<app>.c``).
+    serial : str
+        QEMU ``-serial`` backend: ``stdio``, or ``tcp:127.0.0.1:PORT,server=on,wait=off``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown board, or an image that has not been built.
+    """
+    if board not in BOARDS:
+        raise ValueError(f"unknown board {board!r}; choose one of {BOARDS}")
+    elf = elf_path(board, app)
+    if not elf.is_file():
+        raise ValueError(f"{elf} not built; run make -C firmware BOARD={board}")
+    out = subprocess.run(["make", "-s", "-C", str(FIRMWARE), f"BOARD={board}", "print-qemu"],
+                         capture_output=True, text=True, check=True).stdout
+    return shlex.split(out) + ["-serial", serial, "-kernel", str(elf)]
+
+
+def tcp_serial(port: int) -> str:
+    """QEMU serial backend that listens on 127.0.0.1:port and never blocks the board."""
+    return f"tcp:127.0.0.1:{port},server=on,wait=off"
+
+
+@dataclass(frozen=True)
+class Run:
+    """Outcome of one firmware run: the board's exit status and console lines."""
+
+    returncode: int
+    lines: list[str]
+
+    def field(self, tag: str) -> list[str]:
+        """Fields after ``tag`` on the first line that starts with it.
+
+        Raises
+        ------
+        KeyError
+            If no line carries the tag.
+        """
+        for line in self.lines:
+            parts = line.split()
+            if parts and parts[0] == tag:
+                return parts[1:]
+        raise KeyError(f"no {tag!r} line in the board's output")
+
+
+def run(board: str, app: str, timeout: float = 120) -> Run:
+    """Run a firmware image to completion with its console captured.
+
+    Raises
+    ------
+    subprocess.TimeoutExpired
+        If the board does not exit within ``timeout`` seconds.
+    """
+    proc = subprocess.run(qemu_command(board, app), capture_output=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+    text = proc.stdout.decode("ascii", errors="replace")
+    return Run(proc.returncode, [line.strip() for line in text.splitlines() if line.strip()])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="run Sparrow firmware under QEMU")
+    parser.add_argument("--board", choices=BOARDS, required=True)
+    parser.add_argument("--app", required=True, help="firmware name, e.g. grad, test_nn, node")
+    parser.add_argument("--port", type=int, default=0, help="serve the UART on this TCP port")
+    args = parser.parse_args(argv)
+    serial = tcp_serial(args.port) if args.port else "stdio"
+    return subprocess.call(qemu_command(args.board, args.app, serial))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

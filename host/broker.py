@@ -1,0 +1,145 @@
+"""A private mosquitto on a free loopback port, for demos, tests and benches.
+
+The broker gets its own config file in a temporary directory:
+
+``listener <port> 127.0.0.1``, ``allow_anonymous true``
+    loopback only, so anonymous access reaches nobody else.
+``log_dest stderr``
+    its log goes to a file next to the config (``mosquitto.log``).
+``persistence true`` in the temporary directory
+    a broker restarted with :meth:`Mosquitto.restart` keeps sessions,
+    queued messages and retained messages (it saves them on SIGTERM).
+``max_queued_messages 10000``
+    Sparrow relies on persistent sessions (a briefly offline node gets what
+    it missed), so the queue must be deep enough to hold what a node misses
+    in a few rounds: a chunked dense model is tens to hundreds of messages.
+    It is bounded, not ``0`` (unlimited), because a node that never comes
+    back would otherwise pin memory until its session expires; a node that
+    lost messages to the bound sees a model-version gap and asks for a
+    RESYNC, so the bound costs bytes, never correctness.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from types import TracebackType
+
+__all__ = ["Mosquitto", "free_port"]
+
+MAX_QUEUED_MESSAGES = 10000
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Mosquitto:
+    """Start, restart and stop one private mosquitto.
+
+    Parameters
+    ----------
+    port : int or None
+        Port to listen on (None: a free one).
+    workdir : str or None
+        Where the config, log and persistence file go (None: a new
+        temporary directory, removed by :meth:`stop`).
+    executable : str
+        The mosquitto binary.
+
+    Raises
+    ------
+    FileNotFoundError
+        When mosquitto is not installed (``make apt-deps`` installs it).
+    """
+
+    def __init__(self, port: int | None = None, workdir: str | None = None,
+                 executable: str = "mosquitto") -> None:
+        found = shutil.which(executable) or shutil.which(executable, path="/usr/sbin:/usr/local/sbin")
+        if found is None:
+            raise FileNotFoundError(f"{executable!r} not found; install the Debian package 'mosquitto'")
+        self.executable = found
+        self.port = port if port is not None else free_port()
+        self._own_dir = workdir is None
+        self.workdir = workdir if workdir is not None else tempfile.mkdtemp(prefix="sparrow-mosquitto-")
+        self.config_path = os.path.join(self.workdir, "mosquitto.conf")
+        self.log_path = os.path.join(self.workdir, "mosquitto.log")
+        self.process: subprocess.Popen[bytes] | None = None
+        self._write_config()
+
+    def _write_config(self) -> None:
+        with open(self.config_path, "w") as handle:
+            handle.write(
+                f"listener {self.port} 127.0.0.1\n"
+                "allow_anonymous true\n"
+                "log_dest stderr\n"
+                "log_type error\nlog_type warning\nlog_type notice\n"
+                "persistence true\n"
+                f"persistence_location {self.workdir}/\n"
+                f"max_queued_messages {MAX_QUEUED_MESSAGES}\n"
+            )
+
+    def start(self, timeout_s: float = 10.0) -> "Mosquitto":
+        """Start the broker and wait until it accepts connections."""
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([self.executable, "-c", self.config_path], stdout=log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mosquitto exited with {self.process.returncode}: {self.log_tail()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"mosquitto did not listen on port {self.port} within {timeout_s} s")
+
+    def kill(self) -> None:
+        """Stop the broker now (SIGTERM, then SIGKILL); keep the work directory."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop the broker, stay down ``down_s`` seconds, start it on the same port."""
+        self.kill()
+        time.sleep(down_s)
+        self.start()
+
+    def stop(self) -> None:
+        """Stop the broker and remove the temporary directory it owns."""
+        self.kill()
+        if self._own_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def log_tail(self, size: int = 2000) -> str:
+        """The end of the broker's log."""
+        try:
+            with open(self.log_path, "rb") as handle:
+                return handle.read()[-size:].decode(errors="replace")
+        except OSError:
+            return ""
+
+    def __enter__(self) -> "Mosquitto":
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

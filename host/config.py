@@ -1,0 +1,141 @@
+"""Typed configuration of the host trainer/aggregator (table ``[host]``).
+
+Validated on construction (a ValueError names the field); the resolved
+configuration is logged once at start-up and saved in the run directory.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["DOWNLINKS", "HostConfig", "LATE_POLICIES", "POLICIES"]
+
+#: Downlink encodings of the model (host/downlink.py).
+DOWNLINKS = ("dense32", "dense16", "delta")
+#: Round policies (host/policy.py).
+POLICIES = ("quorum", "deadline")
+#: What happens to an update that arrives after its round closed.
+LATE_POLICIES = ("apply", "drop")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """What the host trains and how it runs rounds.
+
+    Parameters
+    ----------
+    dataset, model : str
+        Test split to evaluate on (``agent.datasets.load``) and the model
+        (``agent.modelspec.get_spec``); the agents must use the same model.
+    rounds : int
+        Optimizer steps to take (one per round).
+    lr, momentum, weight_decay : float
+        SGD hyper-parameters (PyTorch ``torch.optim.SGD``).
+    batch_size : int
+        Mini-batch size each agent uses per round (sent in ROUND_OPEN).
+    seed : int
+        Seed of the initial parameters (``init_params``).
+    device : str
+        ``"cpu"`` or ``"cuda"`` (or ``"cuda:N"``) for the model and evaluation.
+    downlink : str
+        ``"dense32"``, ``"dense16"`` or ``"delta"`` (a sparse model delta
+        with error feedback on the host).
+    downlink_method, downlink_density : str, float
+        Selector and density of the ``delta`` downlink.
+    policy : str
+        ``"quorum"``: close at ``max(min_nodes, ceil(fraction * online))``
+        updates or at the deadline; ``"deadline"``: wait for the deadline
+        unless every online node has answered.
+    min_nodes : int
+        Updates a quorum needs at least, and nodes that must be online
+        before the first round opens.
+    fraction : float
+        Share of the online nodes a quorum needs (0 < fraction <= 1).
+    deadline_s : float
+        A round closes at its deadline with whatever arrived (at least one
+        update; with none, the round is re-announced and waits on).
+    start_timeout_s : float
+        How long to wait for ``min_nodes`` before starting with fewer.
+    late : str
+        ``"apply"`` late updates (weighted by staleness, up to
+        ``max_staleness`` rounds) or ``"drop"`` them; both are counted.
+    max_staleness : int
+        Oldest late update applied, in rounds.
+    eval_every : int
+        Evaluate on the test split every this many rounds (and at the end).
+    run_dir : str
+        Where metrics.jsonl, summary.json, plots and checkpoint.pt go.
+    progress : bool
+        Show a live tqdm progress bar.
+    """
+
+    dataset: str = "digits"
+    model: str = "mlp_digits"
+    rounds: int = 100
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 32
+    seed: int = 0
+    device: str = "cpu"
+    downlink: str = "dense32"
+    downlink_method: str = "exact"
+    downlink_density: float = 0.05
+    policy: str = "quorum"
+    min_nodes: int = 1
+    fraction: float = 1.0
+    deadline_s: float = 30.0
+    start_timeout_s: float = 60.0
+    late: str = "apply"
+    max_staleness: int = 2
+    eval_every: int = 1
+    run_dir: str = "runs/sparrow"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        _require(isinstance(self.dataset, str) and bool(self.dataset), "host.dataset must be a name")
+        _require(isinstance(self.model, str) and bool(self.model), "host.model must be a name")
+        _require(_integer(self.rounds) and self.rounds >= 1, f"host.rounds must be an integer >= 1, got {self.rounds!r}")
+        _require(_number(self.lr) and self.lr > 0, f"host.lr must be a finite number > 0, got {self.lr!r}")
+        _require(_number(self.momentum) and 0 <= self.momentum < 1, f"host.momentum must be in [0, 1), got {self.momentum!r}")
+        _require(_number(self.weight_decay) and self.weight_decay >= 0, f"host.weight_decay must be >= 0, got {self.weight_decay!r}")
+        _require(_integer(self.batch_size) and 1 <= self.batch_size <= 65535,
+                 f"host.batch_size must be an integer in [1, 65535], got {self.batch_size!r}")
+        _require(_integer(self.seed) and self.seed >= 0, f"host.seed must be an integer >= 0, got {self.seed!r}")
+        _require(isinstance(self.device, str) and (self.device == "cpu" or self.device.startswith("cuda")),
+                 f"host.device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
+        _require(self.downlink in DOWNLINKS, f"host.downlink must be one of {DOWNLINKS}, got {self.downlink!r}")
+        _require(self.downlink_method in ("exact", "laplace", "partition", "dgc", "random"),
+                 f"host.downlink_method must be an sgc selector, got {self.downlink_method!r}")
+        _require(_number(self.downlink_density) and 0 < self.downlink_density <= 1,
+                 f"host.downlink_density must be in (0, 1], got {self.downlink_density!r}")
+        _require(self.policy in POLICIES, f"host.policy must be one of {POLICIES}, got {self.policy!r}")
+        _require(_integer(self.min_nodes) and self.min_nodes >= 1, f"host.min_nodes must be an integer >= 1, got {self.min_nodes!r}")
+        _require(_number(self.fraction) and 0 < self.fraction <= 1, f"host.fraction must be in (0, 1], got {self.fraction!r}")
+        _require(_number(self.deadline_s) and self.deadline_s > 0, f"host.deadline_s must be > 0, got {self.deadline_s!r}")
+        _require(_number(self.start_timeout_s) and self.start_timeout_s >= 0,
+                 f"host.start_timeout_s must be >= 0, got {self.start_timeout_s!r}")
+        _require(self.late in LATE_POLICIES, f"host.late must be one of {LATE_POLICIES}, got {self.late!r}")
+        _require(_integer(self.max_staleness) and self.max_staleness >= 0,
+                 f"host.max_staleness must be an integer >= 0, got {self.max_staleness!r}")
+        _require(_integer(self.eval_every) and self.eval_every >= 1, f"host.eval_every must be an integer >= 1, got {self.eval_every!r}")
+        _require(isinstance(self.run_dir, str) and bool(self.run_dir), "host.run_dir must be a path")
+        _require(isinstance(self.progress, bool), "host.progress must be true or false")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as a JSON-able dict."""
+        return asdict(self)

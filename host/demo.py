@@ -1,0 +1,116 @@
+"""``sparrow demo``: a whole Sparrow job on one machine, started and stopped.
+
+It starts a private mosquitto on a free loopback port, several agent
+processes (``sparrow agent``) with IID shares of Fashion-MNIST, and the host
+in this process (with its progress bar); trains with compressed uploads;
+stops everything it started (also on Ctrl-C or an error); and prints a short
+table. ``--quick`` trains fewer rounds.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from sparrow.agent.config import BrokerConfig
+from sparrow.host.broker import Mosquitto
+from sparrow.host.config import HostConfig
+
+__all__ = ["add_demo_arguments", "run_demo", "start_agents", "stop_processes"]
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``sparrow demo``."""
+    parser.add_argument("--nodes", type=int, default=4, help="agent processes (default 4)")
+    parser.add_argument("--rounds", type=int, default=400, help="optimizer steps (default 400)")
+    parser.add_argument("--compressor", default="laplace", help="agent compressor (default laplace)")
+    parser.add_argument("--density", type=float, default=0.005, help="share of coordinates sent (default 0.005)")
+    parser.add_argument("--value-coding", default="fp16", help="fp32, fp16, int8 or sign (default fp16)")
+    parser.add_argument("--model", default="mlp_fmnist", help="model (default mlp_fmnist)")
+    parser.add_argument("--run-dir", default=None, help="output directory (default runs/demo-<time>)")
+    parser.add_argument("--quick", action="store_true", help="train 120 rounds only")
+    parser.add_argument("--device", default="cpu", help="host device: cpu or cuda")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+
+
+def start_agents(broker: BrokerConfig, count: int, dataset: str, model: str, extra: list[str],
+                 log_dir: str) -> list[subprocess.Popen[bytes]]:
+    """Start ``count`` ``sparrow agent`` processes (device ids 1..count).
+
+    Each process's output goes to ``<log_dir>/agent-<id>.log``.
+    """
+    processes = []
+    for index in range(count):
+        device = index + 1
+        command = [
+            sys.executable, "-m", "sparrow.host.cli", "agent",
+            "--broker-host", broker.host, "--broker-port", str(broker.port), "--broker-job", broker.job,
+            "--device-id", str(device), "--node-index", str(index), "--num-nodes", str(count),
+            "--dataset", dataset, "--model", model, *extra,
+        ]
+        with open(os.path.join(log_dir, f"agent-{device}.log"), "wb") as out:
+            processes.append(subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                              stdin=subprocess.DEVNULL))
+    return processes
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]], grace_s: float = 5.0) -> None:
+    """Wait up to ``grace_s`` for each process to leave, then terminate, then kill."""
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Run the demo; returns 0 when it reached 80% test accuracy, else 1."""
+    import logging
+
+    from sparrow.host.server import Host
+
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    run_dir = args.run_dir or os.path.join("runs", time.strftime("demo-%Y%m%d-%H%M%S"))
+    os.makedirs(run_dir, exist_ok=True)
+    rounds = 120 if args.quick else args.rounds
+    processes: list[subprocess.Popen[bytes]] = []
+    with Mosquitto(workdir=None) as mosquitto:
+        broker = BrokerConfig(port=mosquitto.port, job="demo")
+        config = HostConfig(dataset="fashion_mnist", model=args.model, rounds=rounds, lr=0.05, momentum=0.9,
+                            batch_size=32, device=args.device, min_nodes=args.nodes, fraction=1.0,
+                            deadline_s=10.0, eval_every=10, run_dir=run_dir)
+        print(f"sparrow demo: mosquitto on 127.0.0.1:{mosquitto.port}, {args.nodes} agents, "
+              f"{args.compressor} at density {args.density} ({args.value_coding}), {rounds} rounds, "
+              f"output in {run_dir}")
+        try:
+            processes = start_agents(broker, args.nodes, config.dataset, config.model,
+                                     ["--compressor", args.compressor, "--density", str(args.density),
+                                      "--value-coding", args.value_coding], run_dir)
+            summary = Host(config, broker).run()
+        finally:
+            stop_processes(processes)
+    _print_table(summary.final_accuracy, summary.bytes_up, summary.dense_bytes_up, summary.wall_s)
+    return 0 if summary.final_accuracy > 0.80 else 1
+
+
+def _print_table(accuracy: float, bytes_up: int, dense_up: int, wall_s: float) -> None:
+    rows = [
+        ("test accuracy", f"{100 * accuracy:.2f} %"),
+        ("uploaded (all nodes)", f"{bytes_up / 1e6:.3f} MB"),
+        ("dense fp32 would be", f"{dense_up / 1e6:.1f} MB"),
+        ("ratio against dense", f"{dense_up / max(1, bytes_up):.0f}x"),
+        ("wall time", f"{wall_s:.0f} s"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    print()
+    for key, value in rows:
+        print(f"  {key:<{width}}  {value}")

@@ -1,0 +1,113 @@
+"""How the host sends the model down: dense fp32/fp16 or a sparse delta.
+
+Every downlink keeps a *shadow*: the model exactly as the nodes hold it,
+obtained by decoding the host's own frame the way a node does. Nodes compute
+gradients at the shadow; a node that asks for a resync gets the shadow as a
+dense fp32 frame, so every node agrees bit for bit.
+
+``delta`` sends only the largest coordinates of the change since the last
+model, with its own error feedback (an ``sgc.Residual`` fed with each
+optimizer step's change): what is not sent now is sent later, so the
+shadow tracks the host's parameters with a bounded gap.
+
+Downlinks are picked by name from :data:`DOWNLINKS`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+import sgc
+
+from sparrow.host.config import HostConfig
+
+__all__ = ["DOWNLINKS", "DenseDownlink", "DeltaDownlink", "Downlink", "full_model_frame", "make_downlink"]
+
+
+def full_model_frame(shadow: np.ndarray, version: int) -> bytes:
+    """A dense fp32 model frame of ``shadow`` at model version ``version``."""
+    return sgc.encode_dense(shadow, value_coding="fp32", msg_type=sgc.MSG_DENSE_MODEL, round=version)
+
+
+class Downlink:
+    """Base: owns the shadow and turns new parameters into a model frame."""
+
+    def __init__(self, initial: np.ndarray) -> None:
+        self.shadow = np.array(initial, dtype=np.float32, copy=True)
+        self.last_params = self.shadow.copy()
+
+    def initial_frame(self, version: int) -> bytes:
+        """The frame that opens a job or a resumed job: the full shadow."""
+        return full_model_frame(self.shadow, version)
+
+    def frame(self, params: np.ndarray, version: int) -> bytes:
+        """Encode ``params`` as model version ``version`` and update the shadow."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """Shadow and whatever else the downlink needs after a restart."""
+        return {"shadow": self.shadow.copy(), "last_params": self.last_params.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output."""
+        self.shadow = np.array(state["shadow"], dtype=np.float32, copy=True)
+        self.last_params = np.array(state["last_params"], dtype=np.float32, copy=True)
+
+
+class DenseDownlink(Downlink):
+    """The whole model each round in fp32 or fp16."""
+
+    def __init__(self, initial: np.ndarray, value_coding: str) -> None:
+        super().__init__(initial)
+        self.value_coding = value_coding
+
+    def frame(self, params: np.ndarray, version: int) -> bytes:
+        out = sgc.encode_dense(np.ascontiguousarray(params, dtype=np.float32), value_coding=self.value_coding,
+                               msg_type=sgc.MSG_DENSE_MODEL, round=version)
+        self.shadow = np.asarray(sgc.decode(out).values, dtype=np.float32).copy()
+        self.last_params = np.array(params, dtype=np.float32, copy=True)
+        return out
+
+
+class DeltaDownlink(Downlink):
+    """A sparse model delta with host-side error feedback."""
+
+    def __init__(self, initial: np.ndarray, method: str, density: float) -> None:
+        super().__init__(initial)
+        self._method = method
+        self._density = density
+        self._memory = sgc.Residual(initial.size, method=method, density=density)
+
+    def frame(self, params: np.ndarray, version: int) -> bytes:
+        params = np.ascontiguousarray(params, dtype=np.float32)
+        change = params - self.last_params
+        indices, values = self._memory.step(change)
+        out = sgc.encode_sparse(params.size, indices, values, value_coding="fp32",
+                                msg_type=sgc.MSG_SPARSE_MODEL_DELTA, round=version)
+        sgc.decode_into(out, self.shadow)
+        self.last_params = params.copy()
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["residual"] = np.array(self._memory.residual, dtype=np.float32, copy=True)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._memory = sgc.Residual(self.shadow.size, method=self._method, density=self._density)
+        self._memory.residual[:] = state["residual"]
+
+
+#: Registry: downlink name -> builder(initial params, config).
+DOWNLINKS: dict[str, Callable[[np.ndarray, HostConfig], Downlink]] = {
+    "dense32": lambda p, c: DenseDownlink(p, "fp32"),
+    "dense16": lambda p, c: DenseDownlink(p, "fp16"),
+    "delta": lambda p, c: DeltaDownlink(p, c.downlink_method, c.downlink_density),
+}
+
+
+def make_downlink(initial: np.ndarray, config: HostConfig) -> Downlink:
+    """Build the downlink ``config.downlink`` names."""
+    return DOWNLINKS[config.downlink](initial, config)

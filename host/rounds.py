@@ -1,0 +1,170 @@
+"""The host's ledger of updates: accept, deduplicate, age, reject, count.
+
+:class:`UpdateBook` decides what happens to each update frame that reaches
+the host, independent of MQTT (so it is tested without a broker):
+
+* a frame that does not decode, is not a sparse update, names another
+  device than its topic, has the wrong length, carries NaN/Inf or claims a
+  future round is **rejected** and counted by reason;
+* a repeat of ``(device, round, seq)`` (QoS 1 redelivery, a node resending
+  after a host restart) or a second update of one device in one round is a
+  **duplicate**, applied once;
+* an update of the open round is **accepted**;
+* an update of an earlier round is **late**: applied in the next aggregate
+  with weight ``staleness_weight`` when the policy is ``apply`` and it is at
+  most ``max_staleness`` rounds old, otherwise **dropped**; both counted.
+
+No accepted update is ever lost: the book's state goes into every
+checkpoint.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Callable
+
+import numpy as np
+
+import sgc
+
+from sparrow.agent.control import OUTCOMES
+from sparrow.host.aggregate import SparseUpdate, staleness_weight
+
+__all__ = ["OUTCOMES", "UpdateBook"]
+
+
+class UpdateBook:
+    """Update ledger of one training job.
+
+    Parameters
+    ----------
+    n : int
+        Model size: every update must have this length.
+    late : str
+        ``"apply"`` or ``"drop"``.
+    max_staleness : int
+        Oldest late update applied, in rounds.
+    weight_of : callable(device) -> float
+        Sample weight of a device (from its HELLO).
+    first_round : int
+        Round the book starts in.
+    """
+
+    def __init__(self, n: int, late: str, max_staleness: int,
+                 weight_of: Callable[[int], float], first_round: int = 1) -> None:
+        self.n = n
+        self.late_policy = late
+        self.max_staleness = max_staleness
+        self.weight_of = weight_of
+        self.round = first_round
+        self.on_time: dict[int, SparseUpdate] = {}
+        self.late: list[SparseUpdate] = []
+        self.seen: set[tuple[int, int, int]] = set()
+        self.counts: Counter[str] = Counter({k: 0 for k in OUTCOMES})
+        self.reasons: Counter[str] = Counter()
+        self.last_reject = ""
+        self.bytes_up = 0
+        self.dense_bytes_up = 0
+
+    def offer(self, device: int, frame_bytes: bytes) -> str:
+        """Judge one update frame that arrived on device ``device``'s topic.
+
+        Returns
+        -------
+        str
+            ``"accepted"``, ``"late_applied"``, ``"late_dropped"``,
+            ``"duplicate"`` or ``"rejected"`` (:data:`OUTCOMES`).
+        """
+        self.bytes_up += len(frame_bytes)
+        self.dense_bytes_up += 4 * self.n
+        try:
+            frame = sgc.decode(frame_bytes)
+        except (sgc.Error, ValueError) as exc:
+            return self._reject(f"malformed: {exc}")
+        problem = self._problem(device, frame)
+        if problem is not None:
+            return self._reject(problem)
+        key = (int(frame.device_id), int(frame.round), int(frame.seq))
+        if key in self.seen or (frame.round == self.round and device in self.on_time):
+            self.counts["duplicate"] += 1
+            return "duplicate"
+        self.seen.add(key)
+        indices = np.asarray(frame.indices, dtype=np.uint32)
+        values = np.asarray(frame.values, dtype=np.float32)
+        if frame.round == self.round:
+            self.on_time[device] = SparseUpdate(device, indices, values, self.weight_of(device))
+            self.counts["accepted"] += 1
+            return "accepted"
+        factor = staleness_weight(self.round - int(frame.round), self.max_staleness)
+        if self.late_policy == "drop" or factor == 0.0:
+            self.counts["late_dropped"] += 1
+            return "late_dropped"
+        self.late.append(SparseUpdate(device, indices, values, factor * self.weight_of(device)))
+        self.counts["late_applied"] += 1
+        return "late_applied"
+
+    def _problem(self, device: int, frame: Any) -> str | None:
+        if frame.msg_type != sgc.MSG_SPARSE_UPDATE:
+            return f"msg_type {frame.msg_type} is not a sparse update"
+        if int(frame.device_id) != device:
+            return f"header device {frame.device_id} differs from topic device {device}"
+        if int(frame.n) != self.n:
+            return f"n={frame.n} differs from the model size {self.n}"
+        if int(frame.round) > self.round:
+            return f"round {frame.round} is ahead of the open round {self.round}"
+        if not np.all(np.isfinite(np.asarray(frame.values))):
+            return "values hold NaN or Inf"
+        return None
+
+    def reject_unreadable(self, reason: str) -> None:
+        """Count a chunk that could not be put back into a frame."""
+        self._reject(f"malformed: {reason}")
+
+    def _reject(self, reason: str) -> str:
+        self.counts["rejected"] += 1
+        self.reasons[reason.split(":")[0]] += 1
+        self.last_reject = reason
+        return "rejected"
+
+    @property
+    def received(self) -> int:
+        """On-time updates of the open round."""
+        return len(self.on_time)
+
+    def close(self) -> tuple[list[SparseUpdate], list[SparseUpdate]]:
+        """Hand over the round's updates and open the next round."""
+        on_time = list(self.on_time.values())
+        late = self.late
+        self.on_time = {}
+        self.late = []
+        self.round += 1
+        oldest = self.round - self.max_staleness - 1
+        self.seen = {key for key in self.seen if key[1] >= oldest}
+        return on_time, late
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue after a restart."""
+        def pack(updates: list[SparseUpdate]) -> list[tuple[int, np.ndarray, np.ndarray, float]]:
+            return [(u.device, u.indices, u.values, u.weight) for u in updates]
+        return {
+            "round": self.round,
+            "on_time": pack(list(self.on_time.values())),
+            "late": pack(self.late),
+            "seen": sorted(self.seen),
+            "counts": dict(self.counts),
+            "reasons": dict(self.reasons),
+            "bytes_up": self.bytes_up,
+            "dense_bytes_up": self.dense_bytes_up,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output."""
+        def unpack(rows: list[tuple[int, np.ndarray, np.ndarray, float]]) -> list[SparseUpdate]:
+            return [SparseUpdate(int(d), np.asarray(i), np.asarray(v), float(w)) for d, i, v, w in rows]
+        self.round = int(state["round"])
+        self.on_time = {u.device: u for u in unpack(state["on_time"])}
+        self.late = unpack(state["late"])
+        self.seen = {tuple(k) for k in state["seen"]}  # type: ignore[misc]
+        self.counts = Counter(state["counts"])
+        self.reasons = Counter(state["reasons"])
+        self.bytes_up = int(state["bytes_up"])
+        self.dense_bytes_up = int(state["dense_bytes_up"])

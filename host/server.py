@@ -1,0 +1,332 @@
+"""The host trainer/aggregator: one template loop over rounds.
+
+Per round: the policy opens it (``configure``), the host announces it with
+the retained ROUND_OPEN pointer, judges every update that arrives
+(host/rounds.py) until the policy says the round may close, aggregates
+(``aggregate``), steps the PyTorch optimizer, checkpoints, publishes the new
+model, evaluates and logs. Everything that reaches the host from MQTT goes
+through one queue and is handled on the main thread, so the training state
+is never touched concurrently.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import queue
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+import sgc
+
+from sparrow.agent import control
+from sparrow.agent.config import BrokerConfig
+from sparrow.agent.datasets import load
+from sparrow.agent.modelspec import get_spec
+from sparrow.agent.transport import ONLINE, Topics, Transport
+from sparrow.host.checkpoint import load_checkpoint, save_checkpoint
+from sparrow.host.config import HostConfig
+from sparrow.host.downlink import full_model_frame, make_downlink
+from sparrow.host.metrics import RoundRecord, RunLog, Summary, plot_run
+from sparrow.host.policy import RoundPlan, make_policy
+from sparrow.host.rounds import UpdateBook
+from sparrow.host.torch_model import build_torch_model, evaluate, get_flat
+
+__all__ = ["Host", "CHECKPOINT_NAME"]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+_POLL_S = 0.05
+
+
+class Host:
+    """Trains one model with the agents of one job.
+
+    Parameters
+    ----------
+    config : HostConfig
+        What to train and the round policy.
+    broker : BrokerConfig
+        Where the broker is; ``broker.job`` names the topic tree.
+    resume : bool
+        Continue from ``<run_dir>/checkpoint.pt``.
+    """
+
+    def __init__(self, config: HostConfig, broker: BrokerConfig, resume: bool = False) -> None:
+        if config.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"host.device={config.device!r} but PyTorch sees no CUDA device")
+        self.config = config
+        self.broker = broker
+        self.resume = resume
+        self.topics = Topics(broker.job)
+        self.device = torch.device(config.device)
+        data = load(config.dataset)
+        self.spec = get_spec(config.model, data.num_classes)
+        self.n = self.spec.num_params
+        self.x_test = torch.from_numpy(data.x_test).to(self.device)
+        self.y_test = torch.from_numpy(data.y_test).to(self.device)
+        self.model = build_torch_model(self.spec, seed=config.seed).to(self.device)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr, momentum=config.momentum,
+                                         weight_decay=config.weight_decay)
+        self.policy = make_policy(config)
+        self.downlink = make_downlink(get_flat(self.model), config)
+        self.samples: dict[int, int] = {}
+        self.online: set[int] = set()
+        self.book = UpdateBook(self.n, config.late, config.max_staleness, self._weight_of)
+        self.bytes_down = 0
+        self.wall_before = 0.0
+        self.last_eval: tuple[float, float] | None = None
+        self.events: queue.Queue[tuple[str, str, Any]] = queue.Queue()
+        self.checkpoint_path = os.path.join(config.run_dir, CHECKPOINT_NAME)
+        self.transport = Transport(
+            broker, client_id=f"sparrow-{broker.job}-host", status_name="host",
+            subscriptions=[(f"{self.topics.root}/update/+", 1), (f"{self.topics.root}/control/+", 1),
+                           (f"{self.topics.root}/status/+", 1)],
+            on_frame=lambda t, f: self.events.put(("frame", t, f)),
+            on_text=lambda t, p: self.events.put(("text", t, p)),
+            on_error=lambda t, e: self.events.put(("error", t, e)),
+        )
+
+    # -- the template loop ---------------------------------------------------
+
+    def run(self) -> Summary:
+        """Train for ``config.rounds`` rounds; returns the summary (also written to disk)."""
+        log.info("host config: %s", self.config.to_dict())
+        log.info("broker: %s:%d job=%s, model %s with %d parameters",
+                 self.broker.host, self.broker.port, self.broker.job, self.spec.name, self.n)
+        if self.resume:
+            self._restore()
+        self.runlog = RunLog(self.config.run_dir, resume=self.resume, keep_rounds=self.book.round - 1)
+        start = time.monotonic()
+        self.transport.start()
+        bar = self._progress_bar()
+        try:
+            self._wait_for_nodes()
+            self._publish_model(self.downlink.initial_frame(self.book.round))
+            while self.book.round <= self.config.rounds:
+                record = self._run_round(start)
+                bar.update(1)
+                bar.set_postfix(self._postfix(record), refresh=False)
+            self._announce(self.book.round, flags=control.ROUND_DONE)
+            self.transport.wait_published(5.0)
+        finally:
+            bar.close()
+            self.transport.stop()
+        return self._finish(start)
+
+    def _run_round(self, start: float) -> RoundRecord:
+        rnd = self.book.round
+        opened = time.monotonic()
+        plan = self.policy.configure(rnd, len(self.online), opened)
+        self._announce(rnd)
+        reason = self._wait_for_close(plan)
+        on_time, late = self.book.close()
+        grad, _ = self.policy.aggregate(on_time, late, self.n)
+        self._step(grad)
+        params = get_flat(self.model)
+        frame = self.downlink.frame(params, rnd + 1)
+        evaluated = rnd % self.config.eval_every == 0 or rnd == self.config.rounds
+        if evaluated:
+            self.last_eval = evaluate(self.model, self.x_test, self.y_test, self.device)
+        counts = self.book.counts
+        record = RoundRecord(
+            round=rnd, closed_by=reason, updates=len(on_time), late_applied=counts["late_applied"],
+            late_dropped=counts["late_dropped"], duplicates=counts["duplicate"], rejected=counts["rejected"],
+            online=len(self.online),
+            accuracy=self.last_eval[1] if evaluated and self.last_eval else None,
+            loss=self.last_eval[0] if evaluated and self.last_eval else None,
+            bytes_up=self.book.bytes_up, dense_bytes_up=self.book.dense_bytes_up,
+            bytes_down=self.bytes_down + len(frame), round_s=time.monotonic() - opened,
+            wall_s=self.wall_before + time.monotonic() - start)
+        self.runlog.append(record)
+        self._checkpoint(start, pending_frame=frame)
+        self._publish_model(frame)
+        return record
+
+    def _wait_for_close(self, plan: RoundPlan) -> str:
+        while True:
+            self._drain(_POLL_S)
+            now = time.monotonic()
+            reason = self.policy.close_reason(plan, self.book.received, len(self.online), now)
+            if reason is not None:
+                return reason
+            if now >= plan.deadline:
+                log.warning("round %d: no update by its deadline; announcing it again", plan.round)
+                plan = self.policy.extend(plan, now)
+                self._announce(plan.round)
+
+    def _step(self, grad: np.ndarray) -> None:
+        source = torch.from_numpy(grad).to(self.device)
+        start = 0
+        for p in self.model.parameters():
+            stop = start + p.numel()
+            p.grad = source[start:stop].view_as(p).clone()
+            start = stop
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    # -- start-up -------------------------------------------------------------
+
+    def _wait_for_nodes(self) -> None:
+        deadline = time.monotonic() + self.config.start_timeout_s
+        while len(self.online) < self.config.min_nodes and time.monotonic() < deadline:
+            self._drain(_POLL_S)
+        if len(self.online) < self.config.min_nodes:
+            log.warning("starting with %d of %d nodes online", len(self.online), self.config.min_nodes)
+        # Take in what arrived so far (HELLOs, resyncs) before the first round.
+        self._drain(0.0)
+
+    # -- events ----------------------------------------------------------------
+
+    def _drain(self, timeout: float) -> None:
+        try:
+            event = self.events.get(timeout=timeout) if timeout > 0 else self.events.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            self._handle(*event)
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                return
+
+    def _handle(self, kind: str, topic: str, data: Any) -> None:
+        device = _device_of(topic)
+        what = self.topics.kind(topic)
+        if kind == "text":
+            if device is not None:
+                (self.online.add if data == ONLINE else self.online.discard)(device)
+            return
+        if device is None:
+            return
+        if kind == "error":
+            if what == "update":
+                self.book.reject_unreadable(str(data))
+            log.warning("bad chunk on %s: %s", topic, data)
+            return
+        if what == "update":
+            outcome = self.book.offer(device, data)
+            if outcome == "rejected":
+                log.warning("rejected update from device %d: %s", device, self.book.last_reject)
+            self.transport.publish(self.topics.ack(device),
+                                   sgc.encode_control(sgc.MSG_ACK, control.Ack(self.book.round, outcome).pack()),
+                                   qos=0)
+        elif what == "control":
+            self._handle_control(device, data)
+
+    def _handle_control(self, device: int, data: bytes) -> None:
+        try:
+            frame = sgc.decode(data)
+            if frame.msg_type == sgc.MSG_HELLO:
+                self.samples[device] = max(1, control.Hello.unpack(bytes(frame.payload)).num_samples)
+            elif frame.msg_type == sgc.MSG_RESYNC:
+                full = full_model_frame(self.downlink.shadow, self.book.round)
+                self.bytes_down += self.transport.publish_frame(self.topics.sync(device), full)
+            else:
+                log.warning("device %d sent control message type %d, ignored", device, frame.msg_type)
+        except (sgc.Error, ValueError) as exc:
+            log.warning("bad control frame from device %d: %s", device, exc)
+
+    def _weight_of(self, device: int) -> float:
+        if device in self.samples:
+            return float(self.samples[device])
+        if self.samples:
+            return float(np.mean(list(self.samples.values())))
+        return 1.0
+
+    # -- publishing ----------------------------------------------------------
+
+    def _announce(self, rnd: int, flags: int = 0) -> None:
+        pointer = control.RoundOpen(model_version=rnd, deadline_ms=int(self.config.deadline_s * 1000),
+                                    batch_size=self.config.batch_size, flags=flags)
+        frame = sgc.encode_control(sgc.MSG_ROUND_OPEN, pointer.pack(), round=rnd)
+        self.transport.publish(self.topics.round, frame, qos=1, retain=True)
+
+    def _publish_model(self, frame: bytes) -> None:
+        self.bytes_down += self.transport.publish_frame(self.topics.model, frame)
+
+    # -- checkpoints -----------------------------------------------------------
+
+    def _checkpoint(self, start: float, pending_frame: bytes) -> None:
+        save_checkpoint(self.checkpoint_path, {
+            "config": self.config.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "downlink": self.downlink.state_dict(),
+            "book": self.book.state_dict(),
+            "samples": dict(self.samples),
+            "bytes_down": self.bytes_down + len(pending_frame),
+            "wall_s": self.wall_before + time.monotonic() - start,
+            "last_eval": self.last_eval,
+        })
+
+    def _restore(self) -> None:
+        state = load_checkpoint(self.checkpoint_path)
+        saved = state["config"]
+        for key in ("model", "dataset", "seed", "downlink"):
+            if saved[key] != getattr(self.config, key):
+                raise ValueError(f"--resume: checkpoint has {key}={saved[key]!r}, config has "
+                                 f"{getattr(self.config, key)!r}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.downlink.load_state_dict(state["downlink"])
+        self.book.load_state_dict(state["book"])
+        self.samples = {int(k): int(v) for k, v in state["samples"].items()}
+        self.bytes_down = int(state["bytes_down"])
+        self.wall_before = float(state["wall_s"])
+        self.last_eval = state["last_eval"]
+        log.info("resumed from %s at round %d", self.checkpoint_path, self.book.round)
+
+    # -- output ------------------------------------------------------------------
+
+    def _progress_bar(self) -> Any:
+        from tqdm import tqdm
+        return tqdm(total=self.config.rounds, initial=self.book.round - 1, unit="round",
+                    disable=not self.config.progress, dynamic_ncols=True)
+
+    @staticmethod
+    def _postfix(record: RoundRecord) -> dict[str, str]:
+        acc = "-" if record.accuracy is None else f"{100 * record.accuracy:.1f}%"
+        return {"acc": acc, "up": _human(record.bytes_up), "down": _human(record.bytes_down),
+                "nodes": str(record.online)}
+
+    def _finish(self, start: float) -> Summary:
+        if self.last_eval is None:
+            self.last_eval = evaluate(self.model, self.x_test, self.y_test, self.device)
+        records = self.runlog.records
+        accs = [r["accuracy"] for r in records if r["accuracy"] is not None]
+        counts = self.book.counts
+        summary = Summary(
+            final_accuracy=float(self.last_eval[1]), final_loss=float(self.last_eval[0]),
+            best_accuracy=float(max(accs)) if accs else float(self.last_eval[1]),
+            rounds=self.book.round - 1, bytes_up=self.book.bytes_up, bytes_down=self.bytes_down,
+            dense_bytes_up=self.book.dense_bytes_up,
+            compression_ratio=self.book.dense_bytes_up / self.book.bytes_up if self.book.bytes_up else math.nan,
+            wall_s=self.wall_before + time.monotonic() - start, num_params=self.n,
+            updates=counts["accepted"], late_applied=counts["late_applied"], late_dropped=counts["late_dropped"],
+            duplicates=counts["duplicate"], rejected=counts["rejected"], reject_reasons=dict(self.book.reasons),
+            config=self.config.to_dict())
+        self.runlog.write_summary(summary)
+        plot_run(records, self.config.run_dir, title=f"{self.spec.name} on {self.config.dataset}")
+        return summary
+
+    def final_params(self) -> np.ndarray:
+        """The host's current parameters as a flat float32 vector."""
+        return get_flat(self.model)
+
+
+def _device_of(topic: str) -> int | None:
+    last = Topics.last(topic)
+    return int(last) if last.isdigit() else None
+
+
+def _human(count: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if count < 1000:
+            return f"{count:.0f}{unit}" if unit == "B" else f"{count:.1f}{unit}"
+        count /= 1000
+    return f"{count:.1f}TB"

@@ -1,0 +1,46 @@
+/* sgc_select_exact.c - true top-k by magnitude: introselect over a copy of
+ * the magnitude keys (one pass to copy, O(n) expected to select, one pass to
+ * emit in index order; ties at the k-th magnitude go to the lowest indices). */
+#include "sgc_kselect.h"
+#include "sgc_math.h"
+#include "sgc_select_internal.h"
+
+size_t sgc_exact_scratch_bytes(uint32_t n, uint32_t k)
+{
+    (void)k;
+    return (uint64_t)n > (uint64_t)(SIZE_MAX / 4u) ? 0u : (size_t)n * 4u;
+}
+
+sgc_status sgc_run_exact(const sgc_job *job)
+{
+    uint32_t *keys = (uint32_t *)job->scratch;
+    uint32_t i, mx = 0u, p, gt = 0u, ties, m = 0u;
+    for (i = 0u; i < job->n; ++i) {
+        keys[i] = sgc_key(job->g[i]);
+        mx = keys[i] > mx ? keys[i] : mx;
+    }
+    if (mx >= SGC_KEY_NONFINITE) {
+        return SGC_E_NONFINITE;
+    }
+    p = sgc_kselect(keys, job->n, job->k - 1u);
+    for (i = 0u; i + 1u < job->k; ++i) {
+        gt += (uint32_t)(keys[i] > p);
+    }
+    ties = job->k - gt;
+    for (i = 0u; i < job->n && m < job->k; ++i) {
+        uint32_t u = sgc_key(job->g[i]);
+        if (u > p || (u == p && ties > 0u)) {
+            if (u == p) {
+                --ties;
+            }
+            job->idx[m] = i;
+            job->vals[m] = job->g[i];
+            ++m;
+        }
+    }
+    *job->count = m;
+    job->info->passes = 3u; /* copy, select (expected linear), emit */
+    job->info->exact = 1u;
+    job->info->threshold = sgc_u2f(p);
+    return SGC_OK;
+}

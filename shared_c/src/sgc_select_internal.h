@@ -1,0 +1,49 @@
+/* sgc_select_internal.h - what the selector dispatcher hands each method.
+ * Internal. */
+#ifndef SGC_SELECT_INTERNAL_H
+#define SGC_SELECT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sgc.h"
+
+/* One validated selection request: g finite-checked by the method itself,
+ * n and k in range, cap >= k, scratch at least the method's size. */
+typedef struct {
+    const float *g;
+    uint32_t n;
+    uint32_t k;
+    sgc_select_options opt;
+    void *scratch;
+    uint32_t *idx;
+    float *vals;
+    uint32_t cap;
+    uint32_t *count;
+    sgc_select_info *info;
+} sgc_job;
+
+/* Argument checks every selector entry point shares (not scratch). */
+sgc_status sgc_job_check(const float *g, uint32_t n, uint32_t k,
+                         const sgc_select_options *opt, const uint32_t *idx,
+                         const float *vals, uint32_t cap, const uint32_t *count);
+
+/* Scratch check: at least `need` bytes, 4-byte aligned when needed. */
+sgc_status sgc_scratch_check(const void *scratch, size_t have, size_t need);
+
+size_t sgc_exact_scratch_bytes(uint32_t n, uint32_t k);
+size_t sgc_laplace_scratch_bytes(uint32_t n, uint32_t k);
+size_t sgc_partition_scratch_bytes(uint32_t n, uint32_t k);
+size_t sgc_dgc_scratch_bytes(uint32_t n, uint32_t k);
+size_t sgc_random_scratch_bytes(uint32_t n, uint32_t k);
+
+sgc_status sgc_run_exact(const sgc_job *job);
+sgc_status sgc_run_laplace(const sgc_job *job);
+sgc_status sgc_run_partition_cold(const sgc_job *job);
+sgc_status sgc_run_dgc(const sgc_job *job);
+sgc_status sgc_run_random(const sgc_job *job);
+
+/* Partition selection on a predictor (validated job). */
+sgc_status sgc_run_partition(sgc_partition_state *st, const sgc_job *job);
+
+#endif /* SGC_SELECT_INTERNAL_H */

@@ -1,0 +1,70 @@
+/* sgc_threshold.h - the threshold machinery laplace, dgc and partition share:
+ * a candidate buffer in caller scratch, the counting/collecting pass, the
+ * search for a threshold over g, and the finish among candidates. Internal. */
+#ifndef SGC_THRESHOLD_H
+#define SGC_THRESHOLD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sgc.h"
+
+/* Candidates collected in index order: position, value, selection key, and a
+ * spare key array the exact finish may reorder. */
+typedef struct {
+    uint32_t *idx;
+    float *val;
+    uint32_t *key;
+    uint32_t *tmp;
+    uint32_t cap;
+    uint32_t len;
+} sgc_cands;
+
+/* Count band a selection must land in: [lo, hi] with target k. */
+typedef struct {
+    uint32_t k;
+    uint32_t lo;
+    uint32_t hi;
+} sgc_band;
+
+/* Candidate capacity for (n, k): room for twice k, plus slack for small k. */
+uint32_t sgc_cands_cap(uint32_t n, uint32_t k);
+
+/* Scratch bytes of a candidate buffer of `cap` entries; 0 on overflow. */
+size_t sgc_cands_bytes(uint32_t cap);
+
+/* Lay a candidate buffer of `cap` entries over scratch. */
+void sgc_cands_bind(sgc_cands *c, void *scratch, uint32_t cap);
+
+/* [ceil(k(1-tol)), min(cap, floor(k(1+tol)))], kept >= 1 and >= lo. */
+sgc_band sgc_band_make(uint32_t k, float tol, uint32_t cap);
+
+/* One pass over g: counts the |g[i]| keys >= tkey and stores the first c->cap
+ * of them (key = magnitude key). Returns the count, or UINT32_MAX when g
+ * holds a NaN or Inf. */
+uint32_t sgc_collect(const float *g, uint32_t n, uint32_t tkey, sgc_cands *c);
+
+/* Candidates c hold every entry whose key is >= some threshold and their
+ * count lies in [band.lo, c->cap]. Writes the selection, ascending, to
+ * idx/vals: all of them when the count is within the band, else the entries
+ * above a key threshold found by bisection among the candidates (at most
+ * *iter_left steps, which it decrements) or, when `exact_only` is set or the
+ * steps run out, exactly band.k entries by introselect (ties to the lowest
+ * index). */
+void sgc_finish(sgc_cands *c, const sgc_band *band, uint32_t *iter_left, int exact_only,
+                uint32_t *idx, float *vals, uint32_t *count, sgc_select_info *info);
+
+/* Full search from a first threshold `guess`: counting passes over g until
+ * a pass collects a count in [band.lo, c->cap], then sgc_finish. Between
+ * passes the next threshold comes from the Laplace slope `slope` (t moves by
+ * slope * ln(count / k)) when slope > 0, else from DGC's factors (x0.7 when
+ * too few, x1.3 when too many), always kept strictly inside the bracket known
+ * so far and bisected (on the key bits) otherwise. When the refinement cap is
+ * spent it finishes exactly by bisection on the key bits over g (at most 31
+ * more counting passes). Returns SGC_E_NONFINITE if a pass meets NaN/Inf
+ * (no output written). */
+sgc_status sgc_search(const float *g, uint32_t n, const sgc_band *band, float guess,
+                      float slope, uint32_t max_iter, int exact_only, sgc_cands *c,
+                      uint32_t *idx, float *vals, uint32_t *count, sgc_select_info *info);
+
+#endif /* SGC_THRESHOLD_H */
