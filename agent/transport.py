@@ -220,8 +220,11 @@ class Transport:
 
     def publish_frame(self, topic: str, frame: bytes, qos: int = 1, retain: bool = False) -> int:
         """Publish a Sparrow frame, chunked to ``max_packet``; returns the bytes sent."""
+        pieces = sgc.chunk(frame, max_size=self.config.max_packet)
+        if retain and len(pieces) > 1:
+            raise ValueError(f"a retained frame must fit one packet ({len(frame)} > {self.config.max_packet} bytes)")
         sent = 0
-        for piece in sgc.chunk(frame, max_size=self.config.max_packet):
+        for piece in pieces:
             self.publish(topic, piece, qos=qos, retain=retain)
             sent += len(piece)
         return sent

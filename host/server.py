@@ -212,9 +212,8 @@ class Host:
             outcome = self.book.offer(device, data)
             if outcome == "rejected":
                 log.warning("rejected update from device %d: %s", device, self.book.last_reject)
-            self.transport.publish(self.topics.ack(device),
-                                   sgc.encode_control(sgc.MSG_ACK, control.Ack(self.book.round, outcome).pack()),
-                                   qos=0)
+            ack = sgc.encode_control(sgc.MSG_ACK, control.Ack(self.book.round, outcome).pack())
+            self.transport.publish_frame(self.topics.ack(device), ack, qos=0)
         elif what == "control":
             self._handle_control(device, data)
 
@@ -244,7 +243,7 @@ class Host:
         pointer = control.RoundOpen(model_version=rnd, deadline_ms=int(self.config.deadline_s * 1000),
                                     batch_size=self.config.batch_size, flags=flags)
         frame = sgc.encode_control(sgc.MSG_ROUND_OPEN, pointer.pack(), round=rnd)
-        self.transport.publish(self.topics.round, frame, qos=1, retain=True)
+        self.transport.publish_frame(self.topics.round, frame, qos=1, retain=True)
 
     def _publish_model(self, frame: bytes) -> None:
         self.bytes_down += self.transport.publish_frame(self.topics.model, frame)

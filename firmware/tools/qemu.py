@@ -45,7 +45,7 @@ def elf_path(board: str, app: str) -> Path:
     return FIRMWARE / "build" / board / f"{app}.elf"
 
 
-def qemu_command(board: str, app: str, serial: str = "stdio") -> list[str]:
+def qemu_command(board: str, app: str, serial: str = "stdio", qmp: str | None = None) -> list[str]:
     """QEMU command line running ``app`` on ``board`` with its UART on ``serial``.
 
     Parameters
@@ -56,6 +56,8 @@ def qemu_command(board: str, app: str, serial: str = "stdio") -> list[str]:
         Firmware name (``firmware/app/<app>.c``).
     serial : str
         QEMU ``-serial`` backend: ``stdio``, or ``tcp:127.0.0.1:PORT,server=on,wait=off``.
+    qmp : str, optional
+        Path of a unix socket for QEMU's QMP control (to reset the board).
 
     Raises
     ------
@@ -69,7 +71,24 @@ def qemu_command(board: str, app: str, serial: str = "stdio") -> list[str]:
         raise ValueError(f"{elf} not built; run make -C firmware BOARD={board}")
     out = subprocess.run(["make", "-s", "-C", str(FIRMWARE), f"BOARD={board}", "print-qemu"],
                          capture_output=True, text=True, check=True).stdout
-    return shlex.split(out) + ["-serial", serial, "-kernel", str(elf)]
+    extra = ["-qmp", f"unix:{qmp},server=on,wait=off"] if qmp else []
+    return shlex.split(out) + extra + ["-serial", serial, "-kernel", str(elf)]
+
+
+def reset_board(qmp: str, timeout: float = 5.0) -> None:
+    """Press the board's reset button: QMP ``system_reset`` (the UART socket stays open)."""
+    import json
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(qmp)
+        reader = sock.makefile("r")
+        reader.readline()  # greeting
+        for command in ("qmp_capabilities", "system_reset"):
+            sock.sendall(json.dumps({"execute": command}).encode() + b"\n")
+            while "return" not in json.loads(reader.readline()):
+                pass
 
 
 def tcp_serial(port: int) -> str:

@@ -225,16 +225,19 @@ sgc_status sgc_frame_validate(const sgc_frame_view *view)
     if (view->header.index_coding == SGC_IDX_DENSE && view->index_bytes != 0u) {
         return SGC_E_INDICES;
     }
-    sgc_index_iter_init(&it, view);
-    for (i = 0; i < view->header.k; ++i) {
-        st = sgc_index_iter_next(&it, &index);
+    if (view->header.index_coding != SGC_IDX_DENSE) {
+        /* dense positions are 0..n-1 by definition: nothing to walk */
+        sgc_index_iter_init(&it, view);
+        for (i = 0; i < view->header.k; ++i) {
+            st = sgc_index_iter_next(&it, &index);
+            if (st != SGC_OK) {
+                return st;
+            }
+        }
+        st = sgc_index_iter_finish(&it);
         if (st != SGC_OK) {
             return st;
         }
-    }
-    st = sgc_index_iter_finish(&it);
-    if (st != SGC_OK) {
-        return st;
     }
     return sgc_values_validate(view->value_section, view->header.k, view->header.value_coding);
 }

@@ -3,12 +3,24 @@
 #ifndef SGC_MATH_H
 #define SGC_MATH_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 /* Bits of the largest finite magnitude + 1: an |x| key at or above it is
  * Inf or NaN. */
 #define SGC_KEY_NONFINITE 0x7F800000u
+
+/* a * b as a size_t, 0 when the product does not fit (32-bit targets). */
+static inline size_t sgc_size_mul(uint32_t a, uint32_t b)
+{
+#if SIZE_MAX >= 0xFFFFFFFFFFFFFFFFu
+    return (size_t)a * b;
+#else
+    uint64_t p = (uint64_t)a * b;
+    return p > SIZE_MAX ? 0u : (size_t)p;
+#endif
+}
 
 static inline uint32_t sgc_f2u(float f)
 {
@@ -29,6 +41,23 @@ static inline float sgc_u2f(uint32_t u)
 static inline uint32_t sgc_key(float x)
 {
     return sgc_f2u(x) & 0x7FFFFFFFu;
+}
+
+/* A NaN/Inf detector that vectorises with plain SSE2 or NEON (which lack an
+ * unsigned max): OR sgc_nonfinite_bits(key) over all keys; the result has
+ * SGC_NONFINITE_FLAG set iff some key is >= SGC_KEY_NONFINITE. */
+#define SGC_NONFINITE_FLAG 0x80000000u
+
+static inline uint32_t sgc_nonfinite_bits(uint32_t key)
+{
+    return key + 0x00800000u;
+}
+
+/* 1 when key >= t, for keys and thresholds below 2^31 (every magnitude key
+ * is): a signed compare, which SSE2 has and an unsigned one it has not. */
+static inline uint32_t sgc_key_ge(uint32_t key, uint32_t t)
+{
+    return (uint32_t)((int32_t)key >= (int32_t)t);
 }
 
 static inline int sgc_isfinite(float x)

@@ -5,22 +5,25 @@
  * v - d is exactly representable in float32 (docs/methods.md): the residual
  * memory subtracts d and keeps the whole rounding error, so nothing is lost
  * and the invariant residual_after + sent == residual_before + added holds
- * bit for bit. fp16 and int8 get it from rounding to nearest (Sterbenz); the
- * sign coding picks its magnitude for it. */
+ * bit for bit. fp16 and int8 get it from rounding to nearest (Sterbenz), fp16
+ * beyond 2^29 from a saturation value on v's grid; the sign coding picks its
+ * magnitude for it. */
 #include "sgc.h"
 
 #include "sgc_half.h"
 #include "sgc_math.h"
 
 #define SGC_INT8_MAX 127
+#define SGC_F16_MAX 65504.0f
+#define SGC_F16_EXACT_LIMIT 0x4E000000u /* key of 2^29 */
 
 size_t sgc_value_bytes(sgc_value_coding coding, uint32_t k)
 {
     switch (coding) {
     case SGC_VAL_FP32:
-        return (uint64_t)k > (uint64_t)(SIZE_MAX / 4u) ? 0u : (size_t)k * 4u;
+        return sgc_size_mul(k, 4u);
     case SGC_VAL_FP16:
-        return (uint64_t)k > (uint64_t)(SIZE_MAX / 2u) ? 0u : (size_t)k * 2u;
+        return sgc_size_mul(k, 2u);
     case SGC_VAL_INT8:
         return (size_t)k;
     case SGC_VAL_SIGN:
@@ -55,6 +58,18 @@ static float ulp_of(float x)
         return sgc_u2f((e - 23u) << 23);
     }
     return sgc_u2f(e > 0u ? 1u << (e - 1u) : 1u);
+}
+
+/* binary16 code of v. Above 2^29 the plain saturation value 65504 would
+ * leave v - 65504 inexact, so such values send the largest half that is a
+ * multiple of ulp(v) (0 once ulp(v) exceeds 65504). */
+static uint16_t fp16_code(float v)
+{
+    if (sgc_key(v) >= SGC_F16_EXACT_LIMIT) {
+        float u = ulp_of(v), m = sgc_floor(SGC_F16_MAX / u) * u;
+        return sgc_half_from_float(v < 0.0f ? -m : m);
+    }
+    return sgc_half_from_float(v);
 }
 
 static float max_abs(const float *vals, uint32_t k)
@@ -134,7 +149,7 @@ sgc_status sgc_quantize(sgc_value_coding coding, const float *vals, uint32_t k,
         break;
     case SGC_VAL_FP16:
         for (i = 0u; i < k; ++i) {
-            put_le(out + 2u * (size_t)i, sgc_half_from_float(vals[i]), 2u);
+            put_le(out + 2u * (size_t)i, fp16_code(vals[i]), 2u);
         }
         break;
     case SGC_VAL_INT8:

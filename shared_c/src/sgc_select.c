@@ -50,6 +50,30 @@ sgc_status sgc_job_check(const float *g, uint32_t n, uint32_t k,
     return SGC_OK;
 }
 
+void sgc_job_init(sgc_job *job, const float *g, uint32_t n, uint32_t k,
+                  const sgc_select_options *opt, void *scratch, uint32_t *idx,
+                  float *vals, uint32_t cap, uint32_t *count, sgc_select_info *info,
+                  sgc_select_info *local)
+{
+    job->g = g;
+    job->n = n;
+    job->k = k;
+    sgc_select_options_init(&job->opt);
+    if (opt != NULL) {
+        job->opt = *opt;
+    }
+    job->scratch = scratch;
+    job->idx = idx;
+    job->vals = vals;
+    job->cap = cap;
+    job->count = count;
+    job->info = info != NULL ? info : local;
+    job->info->passes = 0u;
+    job->info->iterations = 0u;
+    job->info->exact = 0u;
+    job->info->threshold = 0.0f;
+}
+
 sgc_status sgc_scratch_check(const void *scratch, size_t have, size_t need)
 {
     if (need == 0u) {
@@ -88,22 +112,6 @@ sgc_status sgc_select(sgc_method method, const float *g, uint32_t n, uint32_t k,
     if (st != SGC_OK) {
         return st;
     }
-    job.g = g;
-    job.n = n;
-    job.k = k;
-    sgc_select_options_init(&job.opt);
-    if (opt != NULL) {
-        job.opt = *opt;
-    }
-    job.scratch = scratch;
-    job.idx = idx;
-    job.vals = vals;
-    job.cap = cap;
-    job.count = count;
-    job.info = info != NULL ? info : &local;
-    job.info->passes = 0u;
-    job.info->iterations = 0u;
-    job.info->exact = 0u;
-    job.info->threshold = 0.0f;
+    sgc_job_init(&job, g, n, k, opt, scratch, idx, vals, cap, count, info, &local);
     return methods[method].run(&job);
 }

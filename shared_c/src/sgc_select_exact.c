@@ -8,18 +8,18 @@
 size_t sgc_exact_scratch_bytes(uint32_t n, uint32_t k)
 {
     (void)k;
-    return (uint64_t)n > (uint64_t)(SIZE_MAX / 4u) ? 0u : (size_t)n * 4u;
+    return sgc_size_mul(n, 4u);
 }
 
 sgc_status sgc_run_exact(const sgc_job *job)
 {
     uint32_t *keys = (uint32_t *)job->scratch;
-    uint32_t i, mx = 0u, p, gt = 0u, ties, m = 0u;
+    uint32_t i, bad = 0u, p, gt = 0u, ties, m = 0u;
     for (i = 0u; i < job->n; ++i) {
         keys[i] = sgc_key(job->g[i]);
-        mx = keys[i] > mx ? keys[i] : mx;
+        bad |= sgc_nonfinite_bits(keys[i]);
     }
-    if (mx >= SGC_KEY_NONFINITE) {
+    if ((bad & SGC_NONFINITE_FLAG) != 0u) {
         return SGC_E_NONFINITE;
     }
     p = sgc_kselect(keys, job->n, job->k - 1u);
@@ -39,7 +39,7 @@ sgc_status sgc_run_exact(const sgc_job *job)
         }
     }
     *job->count = m;
-    job->info->passes = 3u; /* copy, select (expected linear), emit */
+    job->info->passes = 2u; /* over g: copy and emit; introselect works on the copy */
     job->info->exact = 1u;
     job->info->threshold = sgc_u2f(p);
     return SGC_OK;

@@ -28,6 +28,13 @@ sgc_status sgc_job_check(const float *g, uint32_t n, uint32_t k,
                          const sgc_select_options *opt, const uint32_t *idx,
                          const float *vals, uint32_t cap, const uint32_t *count);
 
+/* Fill a job from checked arguments (opt NULL: defaults; info NULL: *local)
+ * and clear the info. */
+void sgc_job_init(sgc_job *job, const float *g, uint32_t n, uint32_t k,
+                  const sgc_select_options *opt, void *scratch, uint32_t *idx,
+                  float *vals, uint32_t cap, uint32_t *count, sgc_select_info *info,
+                  sgc_select_info *local);
+
 /* Scratch check: at least `need` bytes, 4-byte aligned when needed. */
 sgc_status sgc_scratch_check(const void *scratch, size_t have, size_t need);
 

@@ -48,24 +48,29 @@ static void store_be32(uint8_t *p, uint32_t v)
 
 static void sha256_block(uint32_t state[8], const uint8_t block[64])
 {
-    uint32_t w[64];
+    /* a rolling 16-word message schedule: 64 bytes of stack, not 256 */
+    uint32_t w[16];
     uint32_t a, b, c, d, e, f, g, h;
     unsigned i;
 
     for (i = 0; i < 16u; ++i) {
         w[i] = load_be32(block + 4u * i);
     }
-    for (i = 16; i < 64u; ++i) {
-        uint32_t s0 = rotr(w[i - 15u], 7) ^ rotr(w[i - 15u], 18) ^ (w[i - 15u] >> 3);
-        uint32_t s1 = rotr(w[i - 2u], 17) ^ rotr(w[i - 2u], 19) ^ (w[i - 2u] >> 10);
-        w[i] = w[i - 16u] + s0 + w[i - 7u] + s1;
-    }
     a = state[0]; b = state[1]; c = state[2]; d = state[3];
     e = state[4]; f = state[5]; g = state[6]; h = state[7];
     for (i = 0; i < 64u; ++i) {
-        uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) +
-                      sha256_k[i] + w[i];
-        uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        uint32_t t1, t2, wi;
+        if (i < 16u) {
+            wi = w[i];
+        } else {
+            uint32_t w15 = w[(i + 1u) & 15u], w2 = w[(i + 14u) & 15u];
+            uint32_t s0 = rotr(w15, 7) ^ rotr(w15, 18) ^ (w15 >> 3);
+            uint32_t s1 = rotr(w2, 17) ^ rotr(w2, 19) ^ (w2 >> 10);
+            wi = w[i & 15u] + s0 + w[(i + 9u) & 15u] + s1;
+            w[i & 15u] = wi;
+        }
+        t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + sha256_k[i] + wi;
+        t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
         h = g; g = f; f = e; e = d + t1;
         d = c; c = b; b = a; a = t1 + t2;
     }
@@ -76,7 +81,8 @@ static void sha256_block(uint32_t state[8], const uint8_t block[64])
 void sgc_sha256_init(sgc_sha256_ctx *ctx)
 {
     static const uint32_t h0[8] = {
-        0x6A09E667u, 0xBB67AE85u, 0x3C6EF372u, 0xA54FF53Au, 0x510E527Fu, 0x9B05688Cu, 0x1F83D9ABu, 0x5BE0CD19u
+        0x6A09E667u, 0xBB67AE85u, 0x3C6EF372u, 0xA54FF53Au,
+        0x510E527Fu, 0x9B05688Cu, 0x1F83D9ABu, 0x5BE0CD19u
     };
     unsigned i;
     for (i = 0; i < 8u; ++i) {

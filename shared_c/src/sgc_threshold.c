@@ -22,10 +22,7 @@ uint32_t sgc_cands_cap(uint32_t n, uint32_t k)
 
 size_t sgc_cands_bytes(uint32_t cap)
 {
-    if ((uint64_t)cap > (uint64_t)(SIZE_MAX / 16u)) {
-        return 0u;
-    }
-    return (size_t)cap * 16u;
+    return sgc_size_mul(cap, 16u);
 }
 
 void sgc_cands_bind(sgc_cands *c, void *scratch, uint32_t cap)
@@ -52,16 +49,21 @@ sgc_band sgc_band_make(uint32_t k, float tol, uint32_t cap)
     return b;
 }
 
+float sgc_count_target(const sgc_band *band, uint32_t cap)
+{
+    return sgc_exp(0.5f * (sgc_ln((float)band->lo) + sgc_ln((float)cap)));
+}
+
 uint32_t sgc_collect(const float *g, uint32_t n, uint32_t tkey, sgc_cands *c)
 {
-    uint32_t i = 0u, cnt = 0u, mx = 0u;
+    uint32_t i = 0u, cnt = 0u, bad = 0u;
     while (i < n) {
         uint32_t end = n - i > SGC_COLLECT_BLOCK ? i + SGC_COLLECT_BLOCK : n;
         uint32_t hit = 0u, j;
         for (j = i; j < end; ++j) {
             uint32_t u = sgc_key(g[j]);
-            hit |= (uint32_t)(u >= tkey);
-            mx = u > mx ? u : mx;
+            hit |= sgc_key_ge(u, tkey);
+            bad |= sgc_nonfinite_bits(u);
         }
         if (hit != 0u) {
             for (j = i; j < end; ++j) {
@@ -78,7 +80,7 @@ uint32_t sgc_collect(const float *g, uint32_t n, uint32_t tkey, sgc_cands *c)
         }
         i = end;
     }
-    if (mx >= SGC_KEY_NONFINITE) {
+    if ((bad & SGC_NONFINITE_FLAG) != 0u) {
         c->len = 0u;
         return UINT32_MAX;
     }
@@ -172,8 +174,7 @@ static uint32_t next_threshold(uint32_t t, uint32_t cnt, const sgc_band *band,
         /* Laplace tail: count(t) ~ n exp(-t/b); aim at the geometric middle of
          * the acceptable counts [lo, cap] */
         float have = cnt > 0u ? (float)cnt : 0.5f;
-        float want = sgc_exp(0.5f * (sgc_ln((float)band->lo) + sgc_ln((float)cap)));
-        nf = tf + slope * sgc_ln(have / want);
+        nf = tf + slope * sgc_ln(have / sgc_count_target(band, cap));
     } else {
         nf = cnt < band->lo ? tf * 0.7f : tf * 1.3f;
     }

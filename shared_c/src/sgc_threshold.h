@@ -39,6 +39,10 @@ void sgc_cands_bind(sgc_cands *c, void *scratch, uint32_t cap);
 /* [ceil(k(1-tol)), min(cap, floor(k(1+tol)))], kept >= 1 and >= lo. */
 sgc_band sgc_band_make(uint32_t k, float tol, uint32_t cap);
 
+/* Count to aim a collecting pass at: sqrt(band.lo * cap), the middle on a
+ * log scale of the counts a candidate buffer of `cap` accepts. */
+float sgc_count_target(const sgc_band *band, uint32_t cap);
+
 /* One pass over g: counts the |g[i]| keys >= tkey and stores the first c->cap
  * of them (key = magnitude key). Returns the count, or UINT32_MAX when g
  * holds a NaN or Inf. */

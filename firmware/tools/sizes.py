@@ -1,0 +1,141 @@
+"""Measure the firmware's flash, RAM and stack on every board; print JSON lines.
+
+For each board: ``size -A`` of the node firmware (``app/node.c``: core +
+training + link), split into code flash (.text + .data image), the data
+shard (.shard, flash), static RAM (.data + .bss), the stack region, and the
+peak stack measured at run time by stack painting: the node runs one full
+round under QEMU (HELLO, model download, training step, compressed update)
+and then reports its peak in a second HELLO. Also the largest single stack
+frame from ``-fstack-usage``.
+
+Usage::
+
+    .venv/bin/python firmware/tools/sizes.py            # every board
+    .venv/bin/python firmware/tools/sizes.py --board mps2-an386
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import serial
+
+import qemu
+import uart_link as ul
+
+CROSS = {"mps2-an386": "arm-none-eabi-", "netduinoplus2": "arm-none-eabi-",
+         "riscv32-virt": "riscv64-unknown-elf-"}
+
+
+def sections(board: str, app: str) -> dict[str, int]:
+    """Section sizes of a built image, bytes."""
+    out = subprocess.run([CROSS[board] + "size", "-A", str(qemu.elf_path(board, app))],
+                         capture_output=True, text=True, check=True).stdout
+    sizes: dict[str, int] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].startswith(".") and parts[1].isdigit():
+            sizes[parts[0]] = int(parts[1])
+    return sizes
+
+
+def largest_frame(board: str) -> tuple[str, int]:
+    """Largest function stack frame reported by -fstack-usage among the objects
+    the node firmware can link (other programs' mains left out)."""
+    best = ("", 0)
+    obj = qemu.FIRMWARE / "build" / board / "obj"
+    for su in obj.rglob("*.su"):
+        if su.parent == obj / "app" and su.stem != "node":
+            continue
+        for line in su.read_text().splitlines():
+            m = re.match(r"(.+?)\s+(\d+)\s+(\S+)$", line)
+            if m and int(m.group(2)) > best[1]:
+                best = (m.group(1).split(":")[-1], int(m.group(2)))
+    return best
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_stack_peak(board: str, timeout: float = 60.0) -> int:
+    """Peak stack bytes of the node after one full round, by stack painting."""
+    port = _free_port()
+    proc = subprocess.Popen(qemu.qemu_command(board, "node", qemu.tcp_serial(port)),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                port_obj = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=0.02)
+                break
+            except serial.SerialException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        link = ul.UartLink(port_obj)
+
+        def expect(kind: int) -> ul.Frame:
+            end = time.monotonic() + timeout
+            while time.monotonic() < end:
+                frame = link.receive(end - time.monotonic())
+                if frame is not None and frame.msg_type == kind:
+                    return frame
+            raise TimeoutError(f"{board}: no frame of type {kind}")
+
+        expect(ul.MSG_HELLO)
+        params = np.load(qemu.FIRMWARE / "build" / "gen" / "model.npz")["params"]
+        segments = ul.model_segments(params.size)
+        for i, (a, b) in enumerate(segments):
+            link.send(ul.encode_dense_model(params[a:b], round=1, seq=i + 1, segment_id=i,
+                                            segment_count=len(segments)))
+        expect(ul.MSG_SPARSE_UPDATE)
+        link.send(ul.encode_control(ul.MSG_RESYNC, seq=len(segments) + 1))
+        hello = expect(ul.MSG_HELLO).payload.decode("ascii")
+        port_obj.close()
+        return int(dict(item.split("=", 1) for item in hello.split())["stack"])
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def measure(board: str) -> dict[str, object]:
+    """One JSON-able record of a board's node firmware."""
+    s = sections(board, "node")
+    frame_fn, frame_bytes = largest_frame(board)
+    data = s.get(".data", 0) + s.get(".tdata", 0)
+    bss = s.get(".bss", 0) + s.get(".tbss", 0)
+    return {
+        "board": board, "app": "node",
+        "text": s.get(".text", 0), "data": data, "bss": bss,
+        "shard_flash": s.get(".shard", 0),
+        "flash_without_shard": s.get(".text", 0) + data,
+        "stack_region": s.get(".stack", 0),
+        "ram_total": data + bss + s.get(".stack", 0),
+        "stack_peak_painted": run_stack_peak(board),
+        "largest_frame_fn": frame_fn, "largest_frame_bytes": frame_bytes,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--board", choices=qemu.BOARDS, action="append")
+    args = parser.parse_args(argv)
+    boards = tuple(args.board or qemu.BOARDS)
+    qemu.build(boards)
+    for board in boards:
+        print(json.dumps(measure(board)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

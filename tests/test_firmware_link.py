@@ -1,0 +1,196 @@
+"""The boards' UART link: model down, compressed update up, through noise and resets.
+
+Each board runs ``firmware/app/node.c`` under QEMU with its UART on a TCP
+socket, opened with pyserial's ``socket://`` URL exactly as a gateway opens
+``/dev/ttyUSB0``. The test plays the gateway with ``firmware/tools/uart_link.py``.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+import serial
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "firmware" / "tools"))
+
+import qemu  # noqa: E402
+import uart_link as ul  # noqa: E402
+from sparrow.agent.modelspec import ModelSpec  # noqa: E402
+from sparrow.host.torch_model import build_torch_model, flat_grad, set_flat  # noqa: E402
+
+NODE_BATCH = 16  # NODE_BATCH of firmware/app/node.c
+UPDATE_TIMEOUT_S = 60
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Board:
+    """A node firmware under QEMU, its UART on a TCP port, its reset on QMP."""
+
+    def __init__(self, name: str, tmp: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        self.qmp = str(tmp / f"{name}.qmp")
+        self.proc = subprocess.Popen(
+            qemu.qemu_command(name, "node", qemu.tcp_serial(self.port), qmp=self.qmp),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.serial = self._connect()
+
+    def _connect(self) -> serial.SerialBase:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                return serial.serial_for_url(f"socket://127.0.0.1:{self.port}", timeout=0.02)
+            except serial.SerialException:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+
+    def reset(self) -> None:
+        qemu.reset_board(self.qmp)
+
+    def close(self) -> None:
+        self.serial.close()
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+class NoisyPort:
+    """A serial port whose line flips bits and injects junk in both directions."""
+
+    def __init__(self, port: serial.SerialBase, rate: float, seed: int) -> None:
+        self.port = port
+        self.rate = rate
+        self.rng = np.random.default_rng(seed)
+
+    def _garble(self, data: bytes) -> bytes:
+        if not data:
+            return data
+        buf = np.frombuffer(data, dtype=np.uint8).copy()
+        hits = self.rng.random(buf.size) < self.rate
+        buf[hits] ^= (1 << self.rng.integers(0, 8, hits.sum())).astype(np.uint8)
+        junk = self.rng.integers(0, 256, self.rng.poisson(self.rate * buf.size)).astype(np.uint8)
+        return buf.tobytes() + junk.tobytes()
+
+    def write(self, data: bytes) -> None:
+        self.port.write(self._garble(data))
+
+    def read(self, size: int) -> bytes:
+        return self._garble(self.port.read(size))
+
+
+@pytest.fixture(params=qemu.BOARDS)
+def board(request: pytest.FixtureRequest) -> Iterator[Board]:
+    qemu.build((request.param,))
+    with tempfile.TemporaryDirectory() as tmp:
+        b = Board(request.param, Path(tmp))
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def reference(board: str) -> tuple[ModelSpec, np.ndarray, np.ndarray, np.ndarray]:
+    import json
+
+    model = np.load(qemu.FIRMWARE / "build" / "gen" / "model.npz")
+    shard = np.load(qemu.FIRMWARE / "build" / board / "gen" / "shard.npz")
+    return (ModelSpec.from_dict(json.loads(str(model["spec"]))), model["params"],
+            shard["x"], shard["y"])
+
+
+class Gateway:
+    """The test's side of the link: sends models, collects updates."""
+
+    def __init__(self, port: object) -> None:
+        self.link = ul.UartLink(port)
+        self.seq = 0
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def expect(self, msg_type: int, timeout: float = UPDATE_TIMEOUT_S) -> ul.Frame:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            frame = self.link.receive(deadline - time.monotonic())
+            if frame is not None and frame.msg_type == msg_type:
+                return frame
+        raise AssertionError(f"no frame of type {msg_type} within {timeout} s")
+
+    def send_model(self, params: np.ndarray, round: int) -> None:
+        segments = ul.model_segments(params.size)
+        for i, (first, stop) in enumerate(segments):
+            self.link.send(ul.encode_dense_model(params[first:stop], round=round,
+                                                 seq=self.next_seq(), segment_id=i,
+                                                 segment_count=len(segments)),
+                           timeout=UPDATE_TIMEOUT_S)
+
+
+def hello_fields(frame: ul.Frame) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in frame.payload.decode("ascii").split())
+
+
+def test_board_says_hello_and_sends_the_top_k_of_its_gradient(board):
+    spec, params, x, y = reference(board.name)
+    gw = Gateway(board.serial)
+    hello = hello_fields(gw.expect(ul.MSG_HELLO))
+    assert hello["board"] == board.name and hello["model"] == spec.name
+    assert int(hello["n"]) == spec.num_params
+    k = int(hello["k"])
+    gw.send_model(params, round=7)
+    update = gw.expect(ul.MSG_SPARSE_UPDATE)
+    assert (update.round, update.n) == (7, spec.num_params)
+    idx, vals = ul.decode_values(update)
+    assert abs(len(idx) - k) <= 0.05 * k + 1
+    module = build_torch_model(spec, seed=None)
+    set_flat(module, params)
+    torch.nn.functional.cross_entropy(module(torch.from_numpy(x[:NODE_BATCH])),
+                                      torch.from_numpy(y[:NODE_BATCH])).backward()
+    grad = flat_grad(module)
+    # The residual starts at zero, so the update is the largest |gradient| entries.
+    np.testing.assert_allclose(vals, grad[idx], rtol=1e-3, atol=1e-6)
+    smallest_sent = np.abs(vals).min()
+    assert np.sum(np.abs(grad) > smallest_sent * 1.001) <= len(idx)
+
+
+def test_every_update_arrives_once_through_line_noise(board):
+    spec, params, _, _ = reference(board.name)
+    noisy = NoisyPort(board.serial, rate=2e-4, seed=5)
+    gw = Gateway(noisy)
+    gw.expect(ul.MSG_HELLO)
+    rounds = []
+    for r in range(1, 3):
+        gw.send_model(params, round=r)
+        rounds.append(gw.expect(ul.MSG_SPARSE_UPDATE).round)
+    assert rounds == [1, 2]
+    c = gw.link.counters
+    assert c.rx_dropped + c.tx_retries > 0, "the noise should have cost something"
+
+
+def test_exchange_resumes_after_a_board_reset(board):
+    spec, params, _, _ = reference(board.name)
+    gw = Gateway(board.serial)
+    gw.expect(ul.MSG_HELLO)
+    gw.send_model(params, round=1)
+    assert gw.expect(ul.MSG_SPARSE_UPDATE).round == 1
+    board.reset()
+    hello = gw.expect(ul.MSG_HELLO)
+    assert hello.seq == 1, "a reset board counts its frames from 1 again"
+    gw.send_model(params, round=2)
+    update = gw.expect(ul.MSG_SPARSE_UPDATE)
+    assert update.round == 2 and update.seq > hello.seq
