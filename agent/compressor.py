@@ -50,14 +50,17 @@ class ResidualCompressor:
         Share of each slice sent per step.
     momentum : float
         DGC momentum correction (0 disables it).
+    value_coding : str
+        Coding of the values on the wire; the residual memory keeps the
+        quantisation error, so nothing is lost to rounding.
     """
 
     def __init__(self, ranges: list[tuple[int, int]], method: str, density: float,
-                 momentum: float) -> None:
+                 momentum: float, value_coding: str) -> None:
         self._ranges = ranges
         self._memories = [
             sgc.Residual(stop - start, method=method, density=_density_for(stop - start, density),
-                         momentum=momentum)
+                         momentum=momentum, coding=value_coding)
             for start, stop in ranges
         ]
 
@@ -81,15 +84,19 @@ def _density_for(size: int, density: float) -> float:
     return min(1.0, max(density, 1.0 / size))
 
 
-def _residual(method: str) -> Callable[[int, list[tuple[int, int]], float, float], Compressor]:
-    def build(n: int, ranges: list[tuple[int, int]], density: float, momentum: float) -> Compressor:
-        return ResidualCompressor(ranges, method, density, momentum)
+Builder = Callable[[int, list[tuple[int, int]], float, float, str], Compressor]
+
+
+def _residual(method: str) -> Builder:
+    def build(n: int, ranges: list[tuple[int, int]], density: float, momentum: float,
+              value_coding: str) -> Compressor:
+        return ResidualCompressor(ranges, method, density, momentum, value_coding)
     return build
 
 
-#: Registry: name -> builder(n, ranges, density, momentum).
-COMPRESSORS: dict[str, Callable[[int, list[tuple[int, int]], float, float], Compressor]] = {
-    "dense": lambda n, ranges, density, momentum: DenseCompressor(n),
+#: Registry: name -> builder(n, ranges, density, momentum, value_coding).
+COMPRESSORS: dict[str, Builder] = {
+    "dense": lambda n, ranges, density, momentum, value_coding: DenseCompressor(n),
     "exact": _residual("exact"),
     "laplace": _residual("laplace"),
     "partition": _residual("partition"),
@@ -99,7 +106,7 @@ COMPRESSORS: dict[str, Callable[[int, list[tuple[int, int]], float, float], Comp
 
 
 def make_compressor(name: str, n: int, layer_ranges: list[tuple[int, int]] | None,
-                    density: float, momentum: float = 0.0) -> Compressor:
+                    density: float, momentum: float = 0.0, value_coding: str = "fp32") -> Compressor:
     """Build a compressor by registry name.
 
     Parameters
@@ -113,6 +120,8 @@ def make_compressor(name: str, n: int, layer_ranges: list[tuple[int, int]] | Non
         the whole vector.
     density, momentum : float
         Share sent per step; DGC momentum correction.
+    value_coding : str
+        Wire coding of the values (its rounding error stays in the residual).
 
     Raises
     ------
@@ -122,7 +131,6 @@ def make_compressor(name: str, n: int, layer_ranges: list[tuple[int, int]] | Non
     if name not in COMPRESSORS:
         raise ValueError(f"unknown compressor {name!r}; choose one of {sorted(COMPRESSORS)}")
     ranges = list(layer_ranges) if layer_ranges else [(0, n)]
-    edges = [r[0] for r in ranges] + [ranges[-1][1]]
-    if edges[0] != 0 or edges[-1] != n or any(a[1] != b[0] for a, b in zip(ranges, ranges[1:])):
+    if ranges[0][0] != 0 or ranges[-1][1] != n or any(a[1] != b[0] for a, b in zip(ranges, ranges[1:])):
         raise ValueError(f"layer ranges {ranges} do not tile [0, {n})")
-    return COMPRESSORS[name](n, ranges, density, momentum)
+    return COMPRESSORS[name](n, ranges, density, momentum, value_coding)

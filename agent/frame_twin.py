@@ -135,13 +135,13 @@ class FrameError(ValueError):
     ``sgc_strerror`` text, which names the offending field.
     """
 
-    def __init__(self, status, context=""):
+    def __init__(self, status: int, context: str = "") -> None:
         text = MESSAGES.get(status, "unknown status")
         super().__init__(context + ": " + text if context else text)
         self.status = status
 
     @property
-    def reason(self):
+    def reason(self) -> str:
         """The message, as ``sgc.FrameError.reason``."""
         return str(self.args[0])
 
@@ -149,7 +149,7 @@ class FrameError(ValueError):
 class ArgumentError(ValueError):
     """A bad argument to an encoder (what ``sgc.ArgumentError`` reports)."""
 
-    def __init__(self, status, context=""):
+    def __init__(self, status: int, context: str = "") -> None:
         text = MESSAGES.get(status, "unknown status")
         super().__init__(context + ": " + text if context else text)
         self.status = status
@@ -179,7 +179,7 @@ class Frame:
         True when a key was given and the tag verified.
     """
 
-    def __init__(self, fields):
+    def __init__(self, fields: tuple) -> None:
         (self.msg_type, self.flags, self.index_code, self.value_code, self.index_param,
          self.device_id, self.round, self.seq, self.segment_id, self.segment_count,
          self.n, self.k, self.scale, self.payload_len) = fields
@@ -190,23 +190,23 @@ class Frame:
         self.authenticated = False
 
     @property
-    def index_coding(self):
+    def index_coding(self) -> str:
         """Name of the index coding ("rice", ...; "unknown" before the header check)."""
         c = self.index_code
         return INDEX_CODINGS[c] if c < len(INDEX_CODINGS) else "unknown"
 
     @property
-    def value_coding(self):
+    def value_coding(self) -> str:
         """Name of the value coding ("fp32", ...; "unknown" before the header check)."""
         c = self.value_code
         return VALUE_CODINGS[c] if c < len(VALUE_CODINGS) else "unknown"
 
     @property
-    def is_control(self):
+    def is_control(self) -> bool:
         """True for hello, round open, ack and resync frames."""
         return self.msg_type in CONTROL_TYPES
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Frame(msg_type=%d, n=%d, k=%d, index_coding=%s, value_coding=%s)" % (
             self.msg_type, self.n, self.k, self.index_coding, self.value_coding)
 
@@ -257,13 +257,13 @@ def _f32_to_bits(x):
 _CRC_TABLE = _k.crc32c_table()
 
 
-def crc32c(data, crc=0):
+def crc32c(data: bytes, crc: int = 0) -> int:
     """CRC-32C (Castagnoli) of ``data``, continuing from ``crc`` (start with 0)."""
     reg = _k.crc32c_update(crc ^ 0xFFFFFFFF, data, len(data), _CRC_TABLE)
     return (reg ^ 0xFFFFFFFF) & 0xFFFFFFFF
 
 
-def hmac_sha256(key, msg):
+def hmac_sha256(key: bytes, msg: bytes) -> bytes:
     """HMAC-SHA256 (RFC 2104) of ``msg`` under ``key``, 32 bytes."""
     if _sha256 is None:
         raise FrameError(E_AUTH_UNSUPPORTED)
@@ -287,7 +287,7 @@ def _tag_equal(a, b):
 
 # ---------------------------------------------------------------- values
 
-def value_bytes(coding, k):
+def value_bytes(coding: int, k: int) -> int:
     """Bytes of k values in ``coding`` (PROTOCOL.md section 5)."""
     if coding == VAL_FP32:
         return 4 * k
@@ -299,9 +299,20 @@ def value_bytes(coding, k):
 
 
 def _half_bits(v, u):
-    """binary16 bits of the f32 value ``v`` (bits ``u``): nearest-even, saturating."""
+    """binary16 code of the f32 value ``v`` (bits ``u``), as the core's fp16 quantiser.
+
+    Nearest-even, saturating at 65504; from 2^29 up the largest half that is a
+    multiple of ulp(v) (0 once ulp(v) exceeds 65504), so v - decoded stays
+    exact in float32 (sgc_quant.c, fp16_code).
+    """
     sign = (u >> 16) & 0x8000
     a = u & 0x7FFFFFFF
+    if a >= 0x4E000000:
+        step = _ulp(a)
+        m = float(int(65504.0 / step)) * step  # exact: step is a power of two
+        if v < 0.0:
+            m = -m
+        return _half_bits(m, _f32_to_bits(m))
     if a >= 0x477FF000:
         return sign | 0x7BFF
     if a < 0x38800000:
@@ -375,7 +386,7 @@ def _sign_codes(vals, words, k):
     return out, _f32(t * u)
 
 
-def quantize(coding, values):
+def quantize(coding: int, values: array) -> tuple:
     """Encode values as the core's ``sgc_quantize`` does.
 
     Parameters
@@ -411,7 +422,7 @@ def quantize(coding, values):
     return bytes(out), (scale if k > 0 else 0.0)
 
 
-def dequantize(coding, section, k, scale):
+def dequantize(coding: int, section: bytes, k: int, scale: float) -> array:
     """Decode a validated value section into ``array('f')`` (f32, exact)."""
     if coding == VAL_FP32:
         return _retype("f", section)
@@ -457,10 +468,10 @@ def _as_indices(indices):
     try:
         return array("I", indices)
     except OverflowError:
-        raise ArgumentError(E_INDICES, "indices") from None
+        raise ArgumentError(E_INDICES, "indices must be integers in 0..2**32-1") from None
 
 
-def rice_param(indices, k):
+def rice_param(indices: array, k: int) -> tuple:
     """Rice parameter b minimising ``k(b + 1) + sum(gap >> b)`` (smallest on ties) and its bits."""
     max_gap = 0
     prev = 0
@@ -487,7 +498,7 @@ def _bit_length(x):
     return n
 
 
-def rice_bound_bits(n, k):
+def rice_bound_bits(n: int, k: int) -> int:
     """Upper bound on the best Rice code of any k of n positions (for size bounds)."""
     if k == 0:
         return 0
@@ -507,7 +518,7 @@ def _splitmix64(state):
     return state, z ^ (z >> 31)
 
 
-def stratified_indices(seed, n, k):
+def stratified_indices(seed: int, n: int, k: int) -> array:
     """The k positions of a STRATIFIED frame (PROTOCOL.md 4.3), ``array('I')``."""
     if not 1 <= n <= MAX_N:
         raise ArgumentError(E_N, "n")
@@ -566,10 +577,16 @@ def _check_fields(msg_type, flags, device_id, round, seq, segment_id, segment_co
             raise ArgumentError(E_OPTION, name)
 
 
-def _seal(head, payload, key):
+def _check_key(key):
+    if key is not None and (not isinstance(key, (bytes, bytearray)) or len(key) == 0):
+        raise ArgumentError(E_OPTION, "key must be non-empty bytes")
+
+
+def _seal(head, index_section, value_section, key):
     """header || payload [|| tag] || crc as bytes."""
     body = bytearray(head)
-    body.extend(payload)
+    body.extend(index_section)
+    body.extend(value_section)
     if key is not None:
         body.extend(hmac_sha256(key, body))
     body.extend(struct.pack("<I", crc32c(body)))
@@ -583,13 +600,14 @@ def _encode_data(n, k, plan, values, coding, key, msg_type, flags, device_id, ro
     if msg_type == DENSE_MODEL and plan[0] != IDX_DENSE:
         raise ArgumentError(E_K, "a dense model carries every position")
     _check_fields(msg_type, flags, device_id, round, seq, segment_id, segment_count)
+    _check_key(key)
     section, scale = quantize(coding, values)
     icoding, param, isec = plan
     payload_len = len(isec) + len(section)
-    head = struct.pack(_HEADER, b"SP", VERSION, msg_type, flags | (FLAG_HMAC if key is not None else 0),
-                       icoding, coding, param, device_id, round, seq, segment_id, segment_count,
-                       n, k, scale, payload_len)
-    return _seal(head, bytes(isec) + section, key)
+    flags |= FLAG_HMAC if key is not None else 0
+    head = struct.pack(_HEADER, b"SP", VERSION, msg_type, flags, icoding, coding, param,
+                       device_id, round, seq, segment_id, segment_count, n, k, scale, payload_len)
+    return _seal(head, isec, section, key)
 
 
 def _check_n_k(n, k):
@@ -599,8 +617,10 @@ def _check_n_k(n, k):
         raise ArgumentError(E_K, "k")
 
 
-def encode_sparse(n, indices, values, value_coding="fp32", key=None, msg_type=SPARSE_UPDATE,
-                  flags=0, device_id=0, round=0, seq=0, segment_id=0, segment_count=1):
+def encode_sparse(n: int, indices: array, values: array, value_coding: str = "fp32",
+                  key: bytes | None = None, msg_type: int = SPARSE_UPDATE, flags: int = 0,
+                  device_id: int = 0, round: int = 0, seq: int = 0, segment_id: int = 0,
+                  segment_count: int = 1) -> bytes:
     """Encode a sparse data frame (``sgc.encode_sparse``'s bytes exactly).
 
     Parameters
@@ -638,8 +658,9 @@ def encode_sparse(n, indices, values, value_coding="fp32", key=None, msg_type=SP
                         device_id, round, seq, segment_id, segment_count)
 
 
-def encode_dense(values, value_coding="fp32", key=None, msg_type=DENSE_MODEL, flags=0,
-                 device_id=0, round=0, seq=0, segment_id=0, segment_count=1):
+def encode_dense(values: array, value_coding: str = "fp32", key: bytes | None = None,
+                 msg_type: int = DENSE_MODEL, flags: int = 0, device_id: int = 0, round: int = 0,
+                 seq: int = 0, segment_id: int = 0, segment_count: int = 1) -> bytes:
     """Encode every value (index coding DENSE); see :func:`encode_sparse`."""
     n = len(values)
     _check_n_k(n, n)
@@ -647,9 +668,11 @@ def encode_dense(values, value_coding="fp32", key=None, msg_type=DENSE_MODEL, fl
                         msg_type, flags, device_id, round, seq, segment_id, segment_count)
 
 
-def encode_random_k(n, seed, values, value_coding="fp32", key=None, msg_type=SPARSE_UPDATE,
-                    flags=0, device_id=0, round=0, seq=0, segment_id=0, segment_count=1):
-    """Encode values at ``stratified_indices(seed, n, len(values))``: 8 bytes of seed, no indices."""
+def encode_random_k(n: int, seed: int, values: array, value_coding: str = "fp32",
+                    key: bytes | None = None, msg_type: int = SPARSE_UPDATE, flags: int = 0,
+                    device_id: int = 0, round: int = 0, seq: int = 0, segment_id: int = 0,
+                    segment_count: int = 1) -> bytes:
+    """Encode values at ``stratified_indices(seed, n, len(values))``: 8 seed bytes, no indices."""
     k = len(values)
     _check_n_k(n, k)
     if k == 0:
@@ -661,21 +684,23 @@ def encode_random_k(n, seed, values, value_coding="fp32", key=None, msg_type=SPA
                         device_id, round, seq, segment_id, segment_count)
 
 
-def encode_control(msg_type, payload=b"", key=None, flags=0, device_id=0, round=0, seq=0,
-                   segment_id=0, segment_count=1):
+def encode_control(msg_type: int, payload: bytes = b"", key: bytes | None = None, flags: int = 0,
+                   device_id: int = 0, round: int = 0, seq: int = 0, segment_id: int = 0,
+                   segment_count: int = 1) -> bytes:
     """Encode a control frame (hello, round open, ack, resync) with an opaque payload."""
     if msg_type not in CONTROL_TYPES:
         raise ArgumentError(E_MSG_TYPE, "msg_type")
     if len(payload) > MAX_CONTROL_PAYLOAD:
         raise ArgumentError(E_OPTION, "control payload longer than 1024 bytes")
     _check_fields(msg_type, flags, device_id, round, seq, segment_id, segment_count)
-    head = struct.pack(_HEADER, b"SP", VERSION, msg_type, flags | (FLAG_HMAC if key is not None else 0),
-                       IDX_NONE, VAL_FP32, 0, device_id, round, seq, segment_id, segment_count,
-                       0, 0, 1.0, len(payload))
-    return _seal(head, payload, key)
+    _check_key(key)
+    flags |= FLAG_HMAC if key is not None else 0
+    head = struct.pack(_HEADER, b"SP", VERSION, msg_type, flags, IDX_NONE, VAL_FP32, 0,
+                       device_id, round, seq, segment_id, segment_count, 0, 0, 1.0, len(payload))
+    return _seal(head, payload, b"", key)
 
 
-def encoded_size_bound(n, k, value_coding="fp32"):
+def encoded_size_bound(n: int, k: int, value_coding: str = "fp32") -> int:
     """Worst-case frame size (tag included) of a sparse frame, as ``sgc.encoded_size_bound``."""
     coding = _coding_code(value_coding)
     _check_n_k(n, k)
@@ -766,13 +791,14 @@ def _check_data(f):
     return f.payload_len - vbytes
 
 
-def parse(frame, key=None):
+def parse(frame: bytes, key: bytes | None = None) -> "Frame":
     """Run checks 1-17 of PROTOCOL.md section 9 on untrusted bytes.
 
     Returns a :class:`Frame` with the header fields (and the control payload)
     but no indices or values; raises :class:`FrameError` at the first failed
     check. With ``key`` a valid tag is required.
     """
+    _check_key(key)
     f = Frame(_check_framing(frame))
     f.authenticated = _check_tag(frame, f, key)
     if f.msg_type not in DATA_TYPES and f.msg_type not in CONTROL_TYPES:
@@ -785,13 +811,13 @@ def parse(frame, key=None):
     return f
 
 
-def _decode_indices(f, section):
+def _decode_indices(f, section, dense_positions):
     c = f.index_code
     n, k = f.n, f.k
     if c == IDX_DENSE:
         if len(section) != 0:
             raise FrameError(E_INDICES)
-        return array("I", range(n))
+        return array("I", range(n)) if dense_positions else array("I")
     if c == IDX_STRATIFIED:
         if len(section) != STRATIFIED_BYTES:
             raise FrameError(E_INDICES)
@@ -809,7 +835,7 @@ def _decode_indices(f, section):
     return out
 
 
-def decode(frame, key=None):
+def decode(frame: bytes, key: bytes | None = None) -> "Frame":
     """Decode untrusted frame bytes into a :class:`Frame` (``sgc.decode``'s result).
 
     Parameters
@@ -825,38 +851,49 @@ def decode(frame, key=None):
         At the first failed check of PROTOCOL.md section 9, with C's reason.
     """
     f = parse(frame, key)
-    if f.msg_type in CONTROL_TYPES:
-        return f
-    index_bytes = _check_data(f)
-    view = memoryview(frame)
-    isec = view[HEADER_BYTES:HEADER_BYTES + index_bytes]
-    vsec = view[HEADER_BYTES + index_bytes:HEADER_BYTES + f.payload_len]
-    if f.index_code == IDX_STRATIFIED and index_bytes != STRATIFIED_BYTES:
-        raise FrameError(E_INDICES)
-    f.indices = _decode_indices(f, isec)
-    if not _values_valid(f.value_code, vsec, f.k):
-        raise FrameError(E_VALUES)
-    f.values = dequantize(f.value_code, vsec, f.k, f.scale)
+    if f.msg_type in DATA_TYPES:
+        _decode_sections(frame, f, _check_data(f), True)
     return f
 
 
-def decode_into(frame, dense, weight=1.0, key=None):
+def _decode_sections(frame, f, index_bytes, dense_positions):
+    """Checks 18-19 of a data frame whose header passed; fills f.indices (left
+    empty for a DENSE frame unless ``dense_positions``) and f.values."""
+    view = memoryview(frame)
+    isec = view[HEADER_BYTES:HEADER_BYTES + index_bytes]
+    vsec = view[HEADER_BYTES + index_bytes:HEADER_BYTES + f.payload_len]
+    f.indices = _decode_indices(f, isec, dense_positions)
+    if not _values_valid(f.value_code, vsec, f.k):
+        raise FrameError(E_VALUES)
+    f.values = dequantize(f.value_code, vsec, f.k, f.scale)
+
+
+def decode_into(frame: bytes, dense: array, weight: float = 1.0,
+                key: bytes | None = None) -> "Frame":
     """Add ``weight * value`` into ``dense[index]`` for every value of a data frame.
 
     ``dense`` is an ``array('f')`` of length n; arithmetic is float32 as in
     ``sgc_frame_decode_into`` (each product and sum rounded once). Nothing is
-    written unless the whole frame is valid. Returns the decoded :class:`Frame`.
+    written unless the whole frame is valid. A dense frame's positions are not
+    materialised (a model update needs no index array). Returns the decoded
+    :class:`Frame`.
     """
-    f = decode(frame, key)
-    if f.is_control:
-        raise FrameError(E_MSG_TYPE)
-    if len(dense) != f.n:
-        raise ArgumentError(E_N, "len(dense) != n")
     w = _f32(weight)
     if w != w or w in (float("inf"), float("-inf")):
         raise ArgumentError(E_NONFINITE, "weight")
-    idx = f.indices
+    f = parse(frame, key)
+    if f.msg_type not in DATA_TYPES:
+        raise ArgumentError(E_MSG_TYPE, "decode_into needs a data frame")
+    index_bytes = _check_data(f)
+    if len(dense) != f.n:
+        raise ArgumentError(E_N, "len(dense) != n")
+    _decode_sections(frame, f, index_bytes, False)
     vals = f.values
+    if f.index_code == IDX_DENSE:
+        for i in range(f.k):
+            dense[i] = dense[i] + _f32(w * vals[i])
+        return f
+    idx = f.indices
     for i in range(f.k):
         j = idx[i]
         dense[j] = dense[j] + _f32(w * vals[i])

@@ -62,7 +62,8 @@ class Agent:
         self.spec = get_spec(config.model, data.num_classes)
         self.n = self.spec.num_params
         ranges = list(self.spec.layer_param_ranges) if config.per_layer else None
-        self.compressor = make_compressor(config.compressor, self.n, ranges, config.density, config.momentum)
+        self.compressor = make_compressor(config.compressor, self.n, ranges, config.density, config.momentum,
+                                          config.value_coding)
         self.params: np.ndarray | None = None
         self.version = 0
         self.pending: tuple[int, control.RoundOpen] | None = None

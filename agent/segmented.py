@@ -54,7 +54,8 @@ __all__ = [
     "forward_layers",
     "group_segments",
     "layer_groups",
-    "segment_bytes",
+    "loss_and_grad_layerwise",
+    "segment_ranges",
 ]
 
 
@@ -384,8 +385,14 @@ def encode_gradient_segment(segment: GradientSegment, n: int, *, density: float 
                              **header)
 
 
-def segment_bytes(spec: ModelSpec, segmentation: Segmentation) -> list[tuple[int, int]]:
-    """Flat ``(start, end)`` parameter range of each segment, in forward order."""
+def segment_ranges(spec: ModelSpec, segmentation: Segmentation) -> list[tuple[int, int]]:
+    """Flat ``(start, end)`` parameter range of each segment, in forward order.
+
+    Raises
+    ------
+    ValueError
+        When the segmentation does not cover the model's planning layers.
+    """
     groups = layer_groups(spec)
     if len(groups) != segmentation.num_layers:
         raise ValueError(
@@ -419,7 +426,7 @@ def encode_model_segments(spec: ModelSpec, params: np.ndarray, segmentation: Seg
     count = segmentation.count
     return [sgc.encode_dense(params[start:end], value_coding=value_coding, segment_id=m,
                              segment_count=count, **header)
-            for m, (start, end) in enumerate(segment_bytes(spec, segmentation))]
+            for m, (start, end) in enumerate(segment_ranges(spec, segmentation))]
 
 
 class ModelAssembler:
@@ -447,7 +454,7 @@ class ModelAssembler:
     def __init__(self, spec: ModelSpec, segmentation: Segmentation, round: int | None = None) -> None:
         self._spec = spec
         self._segmentation = segmentation
-        self._ranges = segment_bytes(spec, segmentation)
+        self._ranges = segment_ranges(spec, segmentation)
         self._groups = layer_groups(spec)
         self._round = round
         self.params = np.zeros(spec.num_params, dtype=np.float32)

@@ -30,7 +30,7 @@ _COMPLETE = 2
 _MIN_FRAME = _ft.HEADER_BYTES + _ft.CRC_BYTES
 
 
-def chunk_count(frame_len, max_size=CHUNK_DEFAULT_SIZE):
+def chunk_count(frame_len: int, max_size: int = CHUNK_DEFAULT_SIZE) -> int:
     """Chunks a frame of ``frame_len`` bytes needs (1: sent whole; 0: cannot be chunked)."""
     if max_size < CHUNK_MIN_SIZE or frame_len == 0:
         return 0
@@ -45,7 +45,7 @@ def _body_size(total_len, count):
     return (total_len + count - 1) // count
 
 
-def chunk(frame, max_size=CHUNK_DEFAULT_SIZE):
+def chunk(frame: bytes, max_size: int = CHUNK_DEFAULT_SIZE) -> list:
     """The messages that carry ``frame`` over a link of ``max_size`` bytes.
 
     A frame that fits is returned whole (one message); a longer one as
@@ -68,7 +68,7 @@ def chunk(frame, max_size=CHUNK_DEFAULT_SIZE):
     return out
 
 
-def parse_chunk(msg):
+def parse_chunk(msg: bytes) -> tuple:
     """Check a chunk header; returns (frame_id, total_len, index, count, offset).
 
     Raises FrameError: TRUNCATED below 16 bytes, MAGIC when it is not a chunk,
@@ -92,16 +92,17 @@ def parse_chunk(msg):
 
 
 class DropRecord:
-    """A frame the reassembler gave up on: why ("timeout", "evicted", "mismatch") and how far it got."""
+    """A frame the reassembler gave up on: why ("timeout", "evicted", "mismatch") and when."""
 
-    def __init__(self, frame_id, total_len, received, count, reason):
+    def __init__(self, frame_id: int, total_len: int, received: int, count: int,
+                 reason: str) -> None:
         self.frame_id = frame_id
         self.total_len = total_len
         self.received = received
         self.count = count
         self.reason = reason
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "DropRecord(frame_id=0x%08x, received=%d/%d, reason=%s)" % (
             self.frame_id, self.received, self.count, self.reason)
 
@@ -120,7 +121,7 @@ class Reassembler:
         An incomplete frame older than this (from its first chunk) is dropped.
     """
 
-    def __init__(self, capacity_bytes, max_frames=4, timeout_s=30.0):
+    def __init__(self, capacity_bytes: int, max_frames: int = 4, timeout_s: float = 30.0) -> None:
         if not 1 <= max_frames <= REASM_MAX_SLOTS or capacity_bytes // max_frames == 0:
             raise _ft.ArgumentError(_ft.E_OPTION, "max_frames/capacity_bytes")
         if not 0 <= timeout_s * 1000 <= 0x7FFFFFFF:
@@ -164,7 +165,7 @@ class Reassembler:
         self._drop(oldest, DROP_EVICTED)
         return oldest
 
-    def feed(self, msg, now):
+    def feed(self, msg: bytes, now: float) -> bytes | None:
         """Take one message (a chunk, or a whole frame starting with "SP") at ``now`` seconds.
 
         Returns the completed frame's bytes, or None while chunks are
@@ -221,7 +222,7 @@ class Reassembler:
         s[0] = _COMPLETE
         return frame
 
-    def drain_dropped(self):
+    def drain_dropped(self) -> list:
         """The drop records kept since the last drain, oldest first (then forgotten)."""
         out = self._log
         self._log = []

@@ -20,19 +20,23 @@ push
 Strategies: ``one`` (one message each way), ``layer`` (one message per layer)
 and ``planned`` (``agent/dynacomm.py``: the plan from the node's measured
 per-layer compute times and the link's per-message overhead and bandwidth,
-fitted from timed calibration messages, re-planned from each iteration's
-measurements by a :class:`Replanner`). MQTT QoS 1 with ``--inflight``
+fitted from timed calibration messages; a :class:`Replanner` folds in the
+compute times every iteration measures and re-plans when they move). The
+strategies take turns iteration by iteration. MQTT QoS 1 with ``--inflight``
 messages in flight (default 1: stop-and-wait, as umqtt.simple, the
 MicroPython client, publishes; 20 is paho's default pipelining).
 
 Output: one JSON line per (rate, inflight, strategy) with median seconds over
-the timed iterations, plus one ``calibration`` line per link, on stdout; a
-PNG bar plot. Needs root (network namespaces). Run::
+the timed iterations (``iteration_s_min``/``_max`` their range,
+``predicted_*`` the timeline model's makespans for that plan from the
+calibration), plus one ``calibration`` line per link, on stdout; a PNG bar
+plot (median, whiskers min to max). Needs root (network namespaces). Run::
 
     .venv/bin/python bench/dynacomm.py --quick      # about a minute
     .venv/bin/python bench/dynacomm.py              # more iterations, inflight 1 and 20
 
-Times: ``pull_s`` from the server's first model byte to the end of forward;
+Times: ``pull_s`` from just before the server publishes the first model
+segment to the end of forward;
 ``push_s`` from the end of forward (backward starts) to the server holding the
 last gradient segment; ``iteration_s`` their sum (one clock: both namespaces
 share CLOCK_MONOTONIC).
@@ -215,33 +219,33 @@ def _intervals(times: list[float]) -> list[float]:
     return [b - a for a, b in zip(times, times[1:])]
 
 
-def calibrate(node: Node, count: int, delay_s: float, big: int, stop_and_wait: bool) -> tuple[LinkModel, LinkModel]:
+def calibrate(node: Node, count: int, delay_s: float, big: int,
+              stop_and_wait: bool) -> tuple[LinkModel, LinkModel, dict[str, list[float]]]:
     """Fit both directions from messages of two sizes sent back to back.
 
     The spacing of arrivals of back-to-back messages is how long each held
-    the link: ``overhead + size / bandwidth``. The sizes span what the plans
-    send: a small message and one of ``big`` bytes (the whole model).
+    the link: ``overhead + size / bandwidth``; the median spacing of each
+    size (robust to a scheduling hiccup) goes into :func:`fit_link`. The
+    sizes span what the plans send: a small message and one of ``big`` bytes
+    (the whole model). Returns the two links and the medians.
     """
-    sizes: dict[str, list[float]] = {"up": [], "down": []}
-    seconds: dict[str, list[float]] = {"up": [], "down": []}
-    for size in (256, big):
+    sizes = [256, big]
+    medians: dict[str, list[float]] = {"up": [], "down": []}
+    for size in sizes:
         for i in range(count):
             body = i.to_bytes(4, "little") + count.to_bytes(4, "little")
             node.publish("cal_up", body.ljust(size, b"\0"))
-        gaps = _intervals(json.loads(node.get("cal_result")[1]))
-        sizes["up"] += [size] * len(gaps)
-        seconds["up"] += gaps
+        medians["up"].append(statistics.median(_intervals(json.loads(node.get("cal_result")[1]))))
         node.publish("req", json.dumps({"kind": "cal_down", "size": size, "count": count}))
-        gaps = _intervals([node.get("cal_down")[0] for _ in range(count)])
-        sizes["down"] += [size] * len(gaps)
-        seconds["down"] += gaps
+        medians["down"].append(statistics.median(_intervals([node.get("cal_down")[0] for _ in range(count)])))
     # Stop-and-wait: the fitted overhead ends with the acknowledgement's way
     # back, so a message is delivered one delay before the link frees.
     latency = -delay_s if stop_and_wait else delay_s
-    up, down = (fit_link(sizes[d], seconds[d], latency) for d in ("up", "down"))
+    up, down = (fit_link(sizes, medians[d], latency) for d in ("up", "down"))
     # Every frame adds its header to a message.
-    return tuple(LinkModel(link.overhead_s + FRAME_HEADER_BYTES / link.bandwidth_Bps,  # type: ignore[return-value]
-                           link.bandwidth_Bps, link.latency_s) for link in (up, down))
+    up, down = (LinkModel(link.overhead_s + FRAME_HEADER_BYTES / link.bandwidth_Bps,
+                          link.bandwidth_Bps, link.latency_s) for link in (up, down))
+    return up, down, medians
 
 
 def _batch(model: str, batch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -314,23 +318,27 @@ def node_main(args: argparse.Namespace) -> None:
     node = Node(args.port, args.inflight)
     n = len(layer_groups(spec))
     grad_bytes, model_bytes = message_bytes(spec, args.density)
-    up, down = calibrate(node, args.cal_count, args.delay, int(sum(model_bytes)), args.inflight == 1)
+    up, down, medians = calibrate(node, args.cal_count, args.delay, int(sum(model_bytes)), args.inflight == 1)
     forward_s, backward_s = measure_compute(spec, x, y)
     push_costs = LayerCosts(tuple(backward_s), tuple(forward_s), tuple(grad_bytes))
     pull_costs = LayerCosts(tuple(backward_s), tuple(forward_s), tuple(model_bytes))
     print(json.dumps({"kind": "calibration", "up_overhead_s": up.overhead_s, "up_bandwidth_Bps": up.bandwidth_Bps,
                       "down_overhead_s": down.overhead_s, "down_bandwidth_Bps": down.bandwidth_Bps,
                       "forward_s": forward_s, "backward_s": backward_s, "grad_bytes": grad_bytes,
-                      "model_bytes": model_bytes}), flush=True)
+                      "model_bytes": model_bytes, "cal_sizes": [256, int(sum(model_bytes))],
+                      "cal_up_gap_s": medians["up"], "cal_down_gap_s": medians["down"]}), flush=True)
     replanner = Replanner(alpha=0.3, threshold=0.15)
     # The replanner sees one LayerCosts; push and pull sizes differ, so it
     # tracks compute and link, and each direction is planned with its sizes.
     replanner.observe(push_costs, up, down)
     fixed = {"one": Segmentation.one_message(n), "layer": Segmentation.per_layer(n)}
+    strategies = ("one", "layer", "planned")
+    rows: dict[str, list[dict[str, Any]]] = {k: [] for k in strategies}
     it = 0
-    for strategy in ("one", "layer", "planned"):
-        rows = []
-        for rep in range(args.warmup + args.iters):
+    # Strategies take turns, iteration by iteration, so a change in the
+    # machine's load during the run falls on all of them alike.
+    for rep in range(args.warmup + args.iters):
+        for strategy in strategies:
             costs, est_up, est_down = replanner.estimates
             if strategy == "planned":
                 push = plan_push(LayerCosts(costs.backward_s, costs.forward_s, tuple(grad_bytes)), est_up)[0]
@@ -339,19 +347,24 @@ def node_main(args: argparse.Namespace) -> None:
                 push = pull = fixed[strategy]
             row = run_iteration(node, spec, x, y, it, push, pull, args.density)
             it += 1
-            if strategy == "planned":
-                replanner.observe(LayerCosts(tuple(row["backward_s"]), tuple(row["forward_s"]), tuple(grad_bytes)),
-                                  est_up, est_down)
+            # Every iteration's compute times feed the estimates; the link
+            # estimates stay those of the calibration.
+            replanner.observe(LayerCosts(tuple(row["backward_s"]), tuple(row["forward_s"]), tuple(grad_bytes)),
+                              est_up, est_down)
             if rep >= args.warmup:
                 row.update(push_plan=list(push.starts), pull_plan=list(pull.starts),
                            predicted_pull_s=pull_makespan(pull_costs, down, pull),
                            predicted_push_s=push_makespan(push_costs, up, push))
-                rows.append(row)
-        summary = {"kind": "result", "strategy": strategy, "iters": len(rows),
-                   "push_segments": rows[-1]["push_plan"], "pull_segments": rows[-1]["pull_plan"]}
+                rows[strategy].append(row)
+    for strategy in strategies:
+        done = rows[strategy]
+        summary: dict[str, Any] = {"kind": "result", "strategy": strategy, "iters": len(done),
+                                   "push_segments": done[-1]["push_plan"], "pull_segments": done[-1]["pull_plan"]}
         for key in ("iteration_s", "pull_s", "push_s", "predicted_pull_s", "predicted_push_s", "push_bytes"):
-            summary[key] = statistics.median(r[key] for r in rows)
+            summary[key] = statistics.median(r[key] for r in done)
         summary["predicted_iteration_s"] = summary["predicted_pull_s"] + summary["predicted_push_s"]
+        summary["iteration_s_min"] = min(r["iteration_s"] for r in done)
+        summary["iteration_s_max"] = max(r["iteration_s"] for r in done)
         if strategy == "planned":
             summary["replans"] = replanner.replans
         print(json.dumps(summary), flush=True)
@@ -419,9 +432,11 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
     fig, ax = plt.subplots(figsize=(2.2 + 1.6 * len(links), 3.6))
     width = 0.27
     for k, strategy in enumerate(strategies):
-        heights = [next(r["iteration_s"] for r in results if (r["inflight"], r["rate_bps"]) == link
-                        and r["strategy"] == strategy) for link in links]
-        ax.bar(np.arange(len(links)) + (k - 1) * width, heights, width, label=strategy)
+        picked = [next(r for r in results if (r["inflight"], r["rate_bps"]) == link
+                       and r["strategy"] == strategy) for link in links]
+        heights = np.array([r["iteration_s"] for r in picked])
+        spread = np.array([[h - r["iteration_s_min"], r["iteration_s_max"] - h] for h, r in zip(heights, picked)]).T
+        ax.bar(np.arange(len(links)) + (k - 1) * width, heights, width, yerr=spread, capsize=2, label=strategy)
     ax.set_xticks(np.arange(len(links)))
     ax.set_xticklabels([f"{rate / 1e6:g} Mbit/s\ninflight {inflight}" for inflight, rate in links])
     ax.set_yscale("log")
@@ -446,7 +461,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--inflight", type=int, default=None, help="QoS 1 messages in flight (default 1; full: 1 and 20)")
     parser.add_argument("--iters", type=int, default=None, help="timed iterations per strategy")
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--cal-count", type=int, default=4, help="calibration messages per size")
+    parser.add_argument("--cal-count", type=int, default=6, help="calibration messages per size")
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--port", type=int, default=BROKER_PORT)
     parser.add_argument("--plot", default=str(_HERE / "out" / "dynacomm.png"))

@@ -7,7 +7,10 @@ source, density and method, prints one JSON object per line::
     .venv/bin/python bench/select.py --out bench/out/select.jsonl
     .venv/bin/python bench/select.py --quick                # n <= 1.1e6, a few seconds
 
-What is measured, all on one thread (torch.set_num_threads(1); numpy and the
+Times are the least thread CPU time (time.thread_time_ns) over repeats, so
+other jobs on a shared machine inflate them as little as possible; medians and
+wall time are reported beside. What is measured,
+all on one thread (torch.set_num_threads(1); numpy and the
 sgc core are single-threaded):
 
 * ``kind: "selector"`` rows, one per (source, density, method, state).
@@ -19,7 +22,8 @@ sgc core are single-threaded):
   its next step (error feedback included). Every steady/residual repeat
   starts from a freshly warmed state, so no timed call meets a gradient its
   state has already seen. Fields:
-  ``ns_per_elem`` (median wall time / n), ``vs_torch_topk`` and
+  ``ns_per_elem`` (least thread CPU time / n; ``median_ns_per_elem`` and
+  ``wall_ns_per_elem`` beside it), ``vs_torch_topk`` and
   ``vs_numpy_argpartition`` (baseline time / selector time on the same array
   in the same run: above 1 means the selector is faster), ``vs_read_pass``
   (selector time / one read pass), ``k_ratio`` (entries returned / target k)
@@ -47,6 +51,7 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import functools  # noqa: E402
 import gc  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
@@ -68,6 +73,8 @@ METHODS = ("exact", "laplace", "partition", "dgc", "random")
 RESIDUAL_METHODS = ("laplace", "partition")
 TOL = 0.05
 SEED = 0
+#: Fewest interleaved timing rounds per (source, density).
+MIN_ROUNDS = 5
 
 
 @dataclass(frozen=True)
@@ -86,10 +93,35 @@ class Source:
 
 @dataclass(frozen=True)
 class Timing:
-    """Median wall time of repeated calls."""
+    """Repeated calls of one thing.
+
+    ``ns`` is the least thread CPU time, the figure every ratio uses: other
+    jobs on a shared machine only ever add time (cache and memory-bus
+    contention, a busy sibling hyperthread), so the least time is the best
+    estimate of the code's own cost. The median CPU time and the median wall
+    time are kept beside it to show the spread.
+    """
 
     ns: float
+    median_ns: float
+    wall_ns: float
     repeats: int
+
+    @classmethod
+    def of(cls, cpu: list[int], wall: list[int]) -> "Timing":
+        return cls(float(min(cpu)), float(np.median(cpu)), float(np.median(wall)), len(cpu))
+
+    def per_elem(self, n: int) -> dict[str, Any]:
+        """The JSON fields of this timing for an array of n elements."""
+        return {"ns_per_elem": self.ns / n, "median_ns_per_elem": self.median_ns / n,
+                "wall_ns_per_elem": self.wall_ns / n, "repeats": self.repeats}
+
+
+def timed(call: Callable[[], Any]) -> tuple[int, int, Any]:
+    """Run ``call`` once: (thread CPU ns, wall ns, result)."""
+    c0, w0 = time.thread_time_ns(), time.perf_counter_ns()
+    result = call()
+    return time.thread_time_ns() - c0, time.perf_counter_ns() - w0, result
 
 
 def read_sources(folder: str, models: list[str] | None) -> list[Source]:
@@ -114,22 +146,34 @@ def read_sources(folder: str, models: list[str] | None) -> list[Source]:
     return sources
 
 
-def median_time(call: Callable[[], object], min_seconds: float, min_repeats: int, max_repeats: int) -> Timing:
-    """Median wall time of ``call`` after one untimed warm-up call, with the GC off."""
-    call()
-    samples: list[int] = []
+def interleaved_times(calls: dict[str, Callable[[], object]], min_seconds: float, min_rounds: int,
+                      max_rounds: int) -> dict[str, Timing]:
+    """Times of each call, taken in interleaved rounds with the GC off.
+
+    Each call runs once untimed, then every round times each call once, so a
+    change in the machine's load (other jobs on a shared box) hits the
+    baselines and the selectors alike and their ratios stay fair. Rounds go on
+    until ``min_rounds`` are done and every call has had ``min_seconds``, or
+    ``max_rounds`` are done.
+    """
+    for call in calls.values():
+        call()
+    cpu: dict[str, list[int]] = {name: [] for name in calls}
+    wall: dict[str, list[int]] = {name: [] for name in calls}
     gc.disable()
     try:
-        started = time.perf_counter()
-        while len(samples) < max_repeats and (
-            len(samples) < min_repeats or time.perf_counter() - started < min_seconds
+        rounds = 0
+        while rounds < max_rounds and (
+            rounds < min_rounds or min(sum(v) for v in cpu.values()) < min_seconds * 1e9
         ):
-            t0 = time.perf_counter_ns()
-            call()
-            samples.append(time.perf_counter_ns() - t0)
+            for name, call in calls.items():
+                cpu_ns, wall_ns, _ = timed(call)
+                cpu[name].append(cpu_ns)
+                wall[name].append(wall_ns)
+            rounds += 1
     finally:
         gc.enable()
-    return Timing(float(np.median(samples)), len(samples))
+    return {name: Timing.of(cpu[name], wall[name]) for name in calls}
 
 
 def target_k(n: int, density: float) -> int:
@@ -182,10 +226,10 @@ def info_fields(info: sgc.SelectInfo) -> dict[str, Any]:
 class Bench:
     """Runs every measurement and writes the JSON lines."""
 
-    def __init__(self, sinks: list[TextIO], min_seconds: float, max_repeats: int, warm_repeats: int) -> None:
+    def __init__(self, sinks: list[TextIO], min_seconds: float, max_rounds: int, warm_repeats: int) -> None:
         self.sinks = sinks
         self.min_seconds = min_seconds
-        self.max_repeats = max_repeats
+        self.max_rounds = max_rounds
         self.warm_repeats = warm_repeats
 
     def emit(self, row: dict[str, Any]) -> None:
@@ -193,11 +237,8 @@ class Bench:
         for sink in self.sinks:
             print(line, file=sink, flush=True)
 
-    def time(self, call: Callable[[], object]) -> Timing:
-        return median_time(call, self.min_seconds, 3, self.max_repeats)
-
     def time_warmed(self, fresh: Callable[[], Callable[[], Any]]) -> tuple[Timing, Any]:
-        """Median time of the first real call of freshly warmed states.
+        """Times of the first real call of freshly warmed states.
 
         ``fresh()`` builds a state, warms it and returns the call to time.
         Every repeat starts from a new state, so the timed call always meets
@@ -205,49 +246,49 @@ class Bench:
         would let the predictor fit the very array it is timed on).
         Returns the timing and the first repeat's result.
         """
-        samples: list[int] = []
+        cpu: list[int] = []
+        wall: list[int] = []
         first = None
-        while len(samples) < 3 or (sum(samples) < self.min_seconds * 1e9 and len(samples) < self.warm_repeats):
+        while len(cpu) < 3 or (sum(cpu) < self.min_seconds * 1e9 and len(cpu) < self.warm_repeats):
             call = fresh()
             gc.disable()
-            t0 = time.perf_counter_ns()
-            result = call()
-            samples.append(time.perf_counter_ns() - t0)
+            cpu_ns, wall_ns, result = timed(call)
             gc.enable()
+            cpu.append(cpu_ns)
+            wall.append(wall_ns)
             first = result if first is None else first
-        return Timing(float(np.median(samples)), len(samples)), first
+        return Timing.of(cpu, wall), first
 
     def run_source(self, source: Source, densities: tuple[float, ...], methods: tuple[str, ...]) -> None:
         g = np.load(source.path)
         earlier = [np.load(path) for path in source.earlier]
         n = g.size
-        common = {"source": source.name, "n": n}
-        read_pass = self.time(g.sum)
-        self.emit({"kind": "baseline", "method": "read_pass", **common, "density": None,
-                   "ns_per_elem": read_pass.ns / n, "repeats": read_pass.repeats})
         tensor = torch.from_numpy(g)
         for density in densities:
             k = target_k(n, density)
             print(f"  {source.name} n={n} density={density} k={k}", file=sys.stderr, flush=True)
-            torch_topk = self.time(lambda: torch.topk(tensor.abs(), k, sorted=False))
-            argpartition = self.time(lambda: np.argpartition(np.abs(g), n - k)[n - k :])
-            row = {**common, "density": density, "k": k}
-            for name, timing in (("torch.topk", torch_topk), ("numpy.argpartition", argpartition)):
-                self.emit({"kind": "baseline", "method": name, **row,
-                           "ns_per_elem": timing.ns / n, "repeats": timing.repeats})
+            row = {"source": source.name, "n": n, "density": density, "k": k}
+            calls: dict[str, Callable[[], Any]] = {
+                "read_pass": g.sum,
+                "torch.topk": lambda: torch.topk(tensor.abs(), k, sorted=False),
+                "numpy.argpartition": lambda: np.argpartition(np.abs(g), n - k)[n - k :],
+            }
+            baselines = tuple(calls)
+            for method in methods:
+                calls[method] = functools.partial(sgc.select_with_info, g, k, method=method, tol=TOL, seed=SEED)
+            timings = interleaved_times(calls, self.min_seconds, MIN_ROUNDS, self.max_rounds)
+            for name in baselines:
+                self.emit({"kind": "baseline", "method": name, **row, **timings[name].per_elem(n)})
 
             def ratios(timing: Timing) -> dict[str, Any]:
-                return {"ns_per_elem": timing.ns / n, "vs_torch_topk": torch_topk.ns / timing.ns,
-                        "vs_numpy_argpartition": argpartition.ns / timing.ns,
-                        "vs_read_pass": timing.ns / read_pass.ns, "repeats": timing.repeats}
+                return {**timing.per_elem(n), "vs_torch_topk": timings["torch.topk"].ns / timing.ns,
+                        "vs_numpy_argpartition": timings["numpy.argpartition"].ns / timing.ns,
+                        "vs_read_pass": timing.ns / timings["read_pass"].ns}
 
             for method in methods:
-                def call(method: str = method) -> tuple[np.ndarray, np.ndarray, sgc.SelectInfo]:
-                    return sgc.select_with_info(g, k, method=method, tol=TOL, seed=SEED)
-
-                indices, values, info = call()
+                indices, values, info = calls[method]()
                 self.emit({"kind": "selector", "method": method, "state": "cold", **row,
-                           **ratios(self.time(call)), **quality(indices, values, g, k), **info_fields(info)})
+                           **ratios(timings[method]), **quality(indices, values, g, k), **info_fields(info)})
             if "partition" in methods:
                 self.emit({"kind": "selector", "method": "partition", "state": "steady", **row,
                            **self.partition_steady(g, earlier, k, ratios)})
@@ -339,7 +380,9 @@ def meta(args: argparse.Namespace) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "core_sources_sha256": core_digest(),
         "load_average": os.getloadavg()[0],
-        "timing": f"median of >= 3 calls and >= {args.min_seconds} s after one warm-up call, GC off",
+        "timing": f"least thread CPU time of >= {MIN_ROUNDS} interleaved rounds and >= {args.min_seconds} s per call "
+                  f"after one warm-up call, GC off; steady/residual: least over 3..{args.warm_repeats} "
+                  "freshly warmed states",
         "tol": TOL,
         "seed": SEED,
         "argv": sys.argv[1:],
@@ -355,6 +398,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--densities", nargs="+", type=float, default=list(DENSITIES))
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--min-seconds", type=float, default=0.3, help="timing budget per measurement")
+    parser.add_argument("--max-rounds", type=int, default=50, help="most interleaved timing rounds")
     parser.add_argument("--warm-repeats", type=int, default=7,
                         help="most freshly warmed states timed per steady-state measurement (>= 3)")
     args = parser.parse_args(argv)
@@ -366,7 +410,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         sinks.append(open(args.out, "w"))
-    bench = Bench(sinks, args.min_seconds, max_repeats=50, warm_repeats=args.warm_repeats)
+    bench = Bench(sinks, args.min_seconds, max_rounds=args.max_rounds, warm_repeats=args.warm_repeats)
     bench.emit(meta(args))
     for source in read_sources(args.gradients, args.models):
         bench.run_source(source, tuple(args.densities), tuple(args.methods))

@@ -40,9 +40,8 @@ def table_row(row: Row) -> str:
 
 def source_table(source: str, rows: list[Row]) -> list[str]:
     """One table for one gradient source: baselines, then selectors, densest first."""
-    read_pass = next(r for r in rows if r["method"] == "read_pass")
     lines = [
-        f"#### {source}: n = {rows[0]['n']:,}, one read pass {read_pass['ns_per_elem']:.3f} ns/element",
+        f"#### {source}: n = {rows[0]['n']:,}",
         "",
         COLUMNS,
         "|---|---|---|--:|--:|--:|--:|--:|--:|",

@@ -9,6 +9,9 @@ The broker gets its own config file in a temporary directory:
 ``persistence true`` in the temporary directory
     a broker restarted with :meth:`Mosquitto.restart` keeps sessions,
     queued messages and retained messages (it saves them on SIGTERM).
+``set_tcp_nodelay true``
+    small QoS 1 messages go out at once instead of waiting for Nagle's
+    algorithm (about 40 ms per hop on loopback otherwise).
 ``max_queued_messages 10000``
     Sparrow relies on persistent sessions (a briefly offline node gets what
     it missed), so the queue must be deep enough to hold what a node misses
@@ -84,6 +87,7 @@ class Mosquitto:
                 "persistence true\n"
                 f"persistence_location {self.workdir}/\n"
                 f"max_queued_messages {MAX_QUEUED_MESSAGES}\n"
+                "set_tcp_nodelay true\n"
             )
 
     def start(self, timeout_s: float = 10.0) -> "Mosquitto":

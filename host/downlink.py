@@ -5,10 +5,9 @@ obtained by decoding the host's own frame the way a node does. Nodes compute
 gradients at the shadow; a node that asks for a resync gets the shadow as a
 dense fp32 frame, so every node agrees bit for bit.
 
-``delta`` sends only the largest coordinates of the change since the last
-model, with its own error feedback (an ``sgc.Residual`` fed with each
-optimizer step's change): what is not sent now is sent later, so the
-shadow tracks the host's parameters with a bounded gap.
+``delta`` sends only the largest coordinates of the gap between the host's
+parameters and the shadow, with error feedback: what is not sent now stays
+in the gap and is sent later, so the shadow tracks the parameters.
 
 Downlinks are picked by name from :data:`DOWNLINKS`.
 """
@@ -35,7 +34,6 @@ class Downlink:
 
     def __init__(self, initial: np.ndarray) -> None:
         self.shadow = np.array(initial, dtype=np.float32, copy=True)
-        self.last_params = self.shadow.copy()
 
     def initial_frame(self, version: int) -> bytes:
         """The frame that opens a job or a resumed job: the full shadow."""
@@ -46,13 +44,12 @@ class Downlink:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        """Shadow and whatever else the downlink needs after a restart."""
-        return {"shadow": self.shadow.copy(), "last_params": self.last_params.copy()}
+        """The downlink's whole state: the shadow."""
+        return {"shadow": self.shadow.copy()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output."""
         self.shadow = np.array(state["shadow"], dtype=np.float32, copy=True)
-        self.last_params = np.array(state["last_params"], dtype=np.float32, copy=True)
 
 
 class DenseDownlink(Downlink):
@@ -66,38 +63,32 @@ class DenseDownlink(Downlink):
         out = sgc.encode_dense(np.ascontiguousarray(params, dtype=np.float32), value_coding=self.value_coding,
                                msg_type=sgc.MSG_DENSE_MODEL, round=version)
         self.shadow = np.asarray(sgc.decode(out).values, dtype=np.float32).copy()
-        self.last_params = np.array(params, dtype=np.float32, copy=True)
         return out
 
 
 class DeltaDownlink(Downlink):
-    """A sparse model delta with host-side error feedback."""
+    """A sparse model delta with host-side error feedback.
+
+    The error-feedback memory is the gap ``params - shadow`` itself: each
+    round sends the largest coordinates of the gap (``sgc.select``), and
+    what is left stays in the gap for the next round. This is the residual
+    of ``sgc.Residual`` fed with every optimizer step's change, written so
+    that its whole state is the shadow: a checkpoint restores it exactly.
+    """
 
     def __init__(self, initial: np.ndarray, method: str, density: float) -> None:
         super().__init__(initial)
         self._method = method
-        self._density = density
-        self._memory = sgc.Residual(initial.size, method=method, density=density)
+        self._k = max(1, int(round(density * initial.size)))
 
     def frame(self, params: np.ndarray, version: int) -> bytes:
         params = np.ascontiguousarray(params, dtype=np.float32)
-        change = params - self.last_params
-        indices, values = self._memory.step(change)
+        gap = params - self.shadow
+        indices, values = sgc.select(gap, self._k, method=self._method)
         out = sgc.encode_sparse(params.size, indices, values, value_coding="fp32",
                                 msg_type=sgc.MSG_SPARSE_MODEL_DELTA, round=version)
         sgc.decode_into(out, self.shadow)
-        self.last_params = params.copy()
         return out
-
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["residual"] = np.array(self._memory.residual, dtype=np.float32, copy=True)
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self._memory = sgc.Residual(self.shadow.size, method=self._method, density=self._density)
-        self._memory.residual[:] = state["residual"]
 
 
 #: Registry: downlink name -> builder(initial params, config).

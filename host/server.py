@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import queue
+import threading
 import time
 from typing import Any
 
@@ -35,12 +36,16 @@ from sparrow.host.policy import RoundPlan, make_policy
 from sparrow.host.rounds import UpdateBook
 from sparrow.host.torch_model import build_torch_model, evaluate, get_flat
 
-__all__ = ["Host", "CHECKPOINT_NAME"]
+__all__ = ["CHECKPOINT_NAME", "Host", "HostStopped"]
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 _POLL_S = 0.05
+
+
+class HostStopped(Exception):
+    """Raised out of :meth:`Host.run` when :meth:`Host.stop` was called."""
 
 
 class Host:
@@ -81,6 +86,7 @@ class Host:
         self.wall_before = 0.0
         self.last_eval: tuple[float, float] | None = None
         self.events: queue.Queue[tuple[str, str, Any]] = queue.Queue()
+        self._stop = threading.Event()
         self.checkpoint_path = os.path.join(config.run_dir, CHECKPOINT_NAME)
         self.transport = Transport(
             broker, client_id=f"sparrow-{broker.job}-host", status_name="host",
@@ -90,6 +96,10 @@ class Host:
             on_text=lambda t, p: self.events.put(("text", t, p)),
             on_error=lambda t, e: self.events.put(("error", t, e)),
         )
+
+    def stop(self) -> None:
+        """Ask a running :meth:`run` (in another thread) to stop at its next poll."""
+        self._stop.set()
 
     # -- the template loop ---------------------------------------------------
 
@@ -183,6 +193,8 @@ class Host:
     # -- events ----------------------------------------------------------------
 
     def _drain(self, timeout: float) -> None:
+        if self._stop.is_set():
+            raise HostStopped("host stopped")
         try:
             event = self.events.get(timeout=timeout) if timeout > 0 else self.events.get_nowait()
         except queue.Empty:

@@ -21,7 +21,7 @@ from sparrow.agent.segmented import (
     group_segments,
     layer_groups,
     loss_and_grad_layerwise,
-    segment_bytes,
+    segment_ranges,
 )
 
 needs_codec = pytest.mark.skipif(
@@ -117,9 +117,9 @@ def test_group_segments_rejects_a_stream_that_ends_early() -> None:
         list(group_segments(_stream(3, [1, 1, 1])[:2], Segmentation.per_layer(3)))
 
 
-def test_segment_bytes_rejects_a_plan_for_another_model() -> None:
+def test_segment_ranges_rejects_a_plan_for_another_model() -> None:
     with pytest.raises(ValueError, match="3 planning layers"):
-        segment_bytes(get_spec("cnn_fmnist"), Segmentation.per_layer(2))
+        segment_ranges(get_spec("cnn_fmnist"), Segmentation.per_layer(2))
 
 
 # Frames -------------------------------------------------------------------------

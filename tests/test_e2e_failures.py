@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -16,16 +16,30 @@ from sparrow.agent.config import BrokerConfig
 from sparrow.agent.transport import Topics, Transport
 from sparrow.host.config import HostConfig
 from sparrow.host.metrics import Summary
-from sparrow.host.server import Host
+from sparrow.host.server import Host, HostStopped
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
-def run_in_thread(host: Host) -> Future[Summary]:
-    pool = ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(host.run)
-    pool.shutdown(wait=False)
-    return future
+@pytest.fixture
+def run_in_thread() -> Iterator[Callable[[Host], Future[Summary]]]:
+    """Run hosts in background threads; any still running is stopped at teardown."""
+    started: list[tuple[Host, Future[Summary]]] = []
+
+    def start(host: Host) -> Future[Summary]:
+        pool = ThreadPoolExecutor(max_workers=1)
+        future = pool.submit(host.run)
+        pool.shutdown(wait=False)
+        started.append((host, future))
+        return future
+
+    yield start
+    for host, future in started:
+        host.stop()
+        try:
+            future.result(timeout=10)
+        except HostStopped:
+            pass
 
 
 def wait_until(condition, timeout_s: float, what: str) -> None:
@@ -69,7 +83,8 @@ class Rogue:
         self.transport.stop()
 
 
-def test_a_node_killed_mid_training_does_not_stall_the_rounds(broker_config, fleet, agent_logs, tmp_path) -> None:
+def test_a_node_killed_mid_training_does_not_stall_the_rounds(
+        broker_config, fleet, agent_logs, tmp_path, run_in_thread) -> None:
     agent_broker = BrokerConfig(port=broker_config.port, job=broker_config.job, keepalive_s=1)
     agents = fleet(3, extra=["--broker-keepalive-s", "1"], config=agent_broker)
     config = HostConfig(rounds=40, min_nodes=3, fraction=1.0, deadline_s=30.0, eval_every=40,
@@ -90,7 +105,7 @@ def test_a_node_killed_mid_training_does_not_stall_the_rounds(broker_config, fle
     assert summary.updates < 3 * 40
 
 
-def test_a_duplicate_update_is_applied_once(broker_config, tmp_path) -> None:
+def test_a_duplicate_update_is_applied_once(broker_config, tmp_path, run_in_thread) -> None:
     config = HostConfig(rounds=2, lr=1.0, momentum=0.0, min_nodes=1, deadline_s=20.0,
                         run_dir=str(tmp_path / "run"), progress=False)
     host = Host(config, broker_config)
@@ -117,8 +132,8 @@ def test_a_duplicate_update_is_applied_once(broker_config, tmp_path) -> None:
 
 
 def test_malformed_and_nan_updates_are_rejected_and_counted_while_training_goes_on(
-        broker_config, fleet, agent_logs, tmp_path) -> None:
-    fleet(2)
+        broker_config, fleet, agent_logs, tmp_path, run_in_thread) -> None:
+    fleet(2, extra=["--density", "0.05"])
     config = HostConfig(rounds=60, min_nodes=2, deadline_s=20.0, eval_every=60,
                         run_dir=str(tmp_path / "run"), progress=False)
     host = Host(config, broker_config)

@@ -194,3 +194,16 @@ def test_exchange_resumes_after_a_board_reset(board):
     gw.send_model(params, round=2)
     update = gw.expect(ul.MSG_SPARSE_UPDATE)
     assert update.round == 2 and update.seq > hello.seq
+
+
+def test_a_replayed_model_of_an_answered_round_gets_no_second_update(board):
+    _, params, _, _ = reference(board.name)
+    gw = Gateway(board.serial)
+    gw.expect(ul.MSG_HELLO)
+    gw.send_model(params, round=3)
+    assert gw.expect(ul.MSG_SPARSE_UPDATE).round == 3
+    gw.send_model(params, round=3)
+    with pytest.raises(AssertionError, match="no frame"):
+        gw.expect(ul.MSG_SPARSE_UPDATE, timeout=2.0)
+    gw.send_model(params, round=4)
+    assert gw.expect(ul.MSG_SPARSE_UPDATE).round == 4

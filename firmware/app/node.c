@@ -11,7 +11,7 @@
  * S = ceil(N / C) (the chunk rule of PROTOCOL.md section 10, applied to
  * values); its header n is that count. Segments may arrive in any order and
  * more than once; a segment of another round starts that round afresh. When
- * every segment of round R is in, the node adds the gradient of one
+ * every segment of round R is in, the node (once per round) adds the gradient of one
  * mini-batch of its flash shard to its residual memory, selects the top-k
  * entries, subtracts what it sends, and sends the SPARSE_UPDATE of round R.
  * After a reset RAM is empty: the node says HELLO again and the gateway
@@ -47,6 +47,10 @@ typedef struct {
 
 static model_rx rx;
 static uint32_t cursor; /* next sample of the shard */
+/* The round of the last update sent: a model of that round again (a replay,
+ * or a gateway that restarted) gets no second update. Lost on reset. */
+static uint32_t last_round;
+static int sent_any;
 
 static uint32_t device_id(void)
 {
@@ -130,8 +134,10 @@ static void train_and_send(uint32_t round)
     cursor = (cursor + NODE_BATCH) % sparrow_shard.n_samples;
     if (node_update_encode(&update, residual, arena, sizeof arena, link.device_id, round,
                            link_next_seq(&link), link_tx_buffer(&link), LINK_MTU,
-                           &len) == SGC_OK) {
-        (void)link_send(&link, len, board_millis());
+                           &len) == SGC_OK &&
+        link_send(&link, len, board_millis()) == SGC_OK) {
+        last_round = round;
+        sent_any = 1;
     }
 }
 
@@ -156,7 +162,7 @@ int main(void)
         if (link_poll(&link, board_millis(), &view)) {
             if (view.header.msg_type == SGC_MSG_DENSE_MODEL && take_segment(&view)) {
                 rx.active = 0;
-                ready = 1;
+                ready = !(sent_any && rx.round == last_round);
             } else if (view.header.msg_type == SGC_MSG_RESYNC) {
                 say_hello();
             }

@@ -1,9 +1,11 @@
 /* fuzz_frame.c - libFuzzer harness: untrusted bytes into every decoding path.
  *
- * The input is tried as a frame (without and with a key), decoded into
- * bounded outputs and into a dense buffer, and fed to a reassembler as a
- * chunk. ASan/UBSan turn any read past the input or write past an output
- * into a crash; the harness also checks the decoders' own promises. */
+ * The input is tried as a frame (without and with a key, and re-sealed with
+ * a matching length and CRC), decoded into bounded outputs and into a dense
+ * buffer, and fed to a reassembler as a chunk. It is also read as an update
+ * to encode, which must fit sgc_frame_size_bound and decode back. ASan/UBSan
+ * turn any read past an input or write past an output into a crash; abort()
+ * marks a broken promise of the codec. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +14,13 @@
 
 #define MAX_K 4096u
 #define MAX_DENSE (1u << 16)
+#define ROUND_TRIP_MAX_K 512u
 
 static uint32_t indices[MAX_K];
 static float values[MAX_K];
 static float dense[MAX_DENSE];
+static uint32_t indices_back[MAX_K];
+static float values_back[MAX_K];
 static uint8_t reasm_buf[1u << 15];
 static uint8_t patched[1u << 16];
 
@@ -71,6 +76,55 @@ static void decode_all(const uint8_t *data, size_t size, const uint8_t *key, siz
     }
 }
 
+/* Reads the input as (n, coding, gaps...) and checks encode -> decode. */
+static void round_trip(const uint8_t *data, size_t size)
+{
+    static uint8_t frame[SGC_FRAME_OVERHEAD_BYTES + MAX_DENSE / 8u + 4u * MAX_K + 64u];
+    sgc_frame_header fields;
+    sgc_frame_view view;
+    uint32_t n, k = 0, i, pos = 0;
+    size_t len = 0, bound;
+    sgc_value_coding coding;
+    if (size < 4u) {
+        return;
+    }
+    n = 1u + (((uint32_t)data[0] | ((uint32_t)data[1] << 8)) % MAX_DENSE);
+    coding = (sgc_value_coding)(data[2] % SGC_VAL_COUNT);
+    for (i = 4; i < size && k < ROUND_TRIP_MAX_K; ++i) {
+        /* each byte is a gap, scaled by data[3] so sparse and dense both occur */
+        pos += (uint32_t)data[i] * (1u + data[3] % 64u);
+        if (pos >= n) {
+            break;
+        }
+        indices[k] = pos;
+        values[k] = (float)((int)data[i] - 128) * 0.03125f;
+        ++k;
+        ++pos;
+    }
+    memset(&fields, 0, sizeof fields);
+    fields.msg_type = SGC_MSG_SPARSE_UPDATE;
+    fields.segment_count = 1;
+    bound = sgc_frame_size_bound(n, k, coding);
+    if (bound == 0u || bound > sizeof frame) {
+        abort();
+    }
+    if (sgc_frame_encode_sparse(&fields, n, indices, k, values, coding, NULL, 0, frame, bound,
+                                &len) != SGC_OK) {
+        abort(); /* the bound was too small, or a valid update was refused */
+    }
+    if (sgc_frame_parse(frame, len, NULL, 0, &view) != SGC_OK || view.header.k != k ||
+        sgc_frame_decode(&view, indices_back, values_back, MAX_K) != SGC_OK) {
+        abort();
+    }
+    for (i = 0; i < k; ++i) {
+        /* multiples of 1/32 below 4 in magnitude are exact in fp32 and fp16 */
+        if (indices_back[i] != indices[i] ||
+            ((coding == SGC_VAL_FP32 || coding == SGC_VAL_FP16) && values_back[i] != values[i])) {
+            abort();
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -88,6 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (resealed > 0u) {
         decode_all(patched, resealed, NULL, 0);
     }
+    round_trip(data, size);
 
     if (sgc_reasm_init(&r, reasm_buf, sizeof reasm_buf, 2, 100) == SGC_OK) {
         /* twice: the second is a duplicate, or completes a one-chunk frame */

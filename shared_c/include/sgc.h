@@ -342,7 +342,12 @@ SGC_NODISCARD sgc_status sgc_stratified_indices(uint64_t seed, uint32_t n, uint3
  * seq, segment_id and segment_count. values (float32) are quantised with
  * sgc_quantize(value_coding) straight into the frame. key may be NULL (no
  * tag). The frame is written to out (capacity cap, see
- * sgc_frame_size_bound) and its length to *out_len. */
+ * sgc_frame_size_bound) and its length to *out_len.
+ * Errors: SGC_E_NULL, SGC_E_N, SGC_E_K, SGC_E_CODING, SGC_E_INDICES (not
+ * strictly ascending or >= n), SGC_E_NONFINITE (a value), SGC_E_MSG_TYPE
+ * (wrong kind of message for the encoder), SGC_E_OPTION (reserved or HMAC
+ * flag bits set by the caller, segment_id >= segment_count, control payload
+ * too long), SGC_E_CAPACITY, SGC_E_AUTH_UNSUPPORTED (key without HMAC). */
 
 /* Sparse data frame: k strictly ascending indices < n; the index coding
  * (RICE, BITMAP, or DENSE when k == n) is chosen as PROTOCOL.md 4.4 says. */

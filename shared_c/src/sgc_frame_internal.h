@@ -28,6 +28,11 @@ enum {
     SGC_OFF_PAYLOAD_LEN = 36
 };
 
+/* Compile-time checks (C99 has no _Static_assert): the offsets tile the
+ * header exactly, and float is IEEE binary32 in size. */
+typedef char sgc_check_header_size[(SGC_OFF_PAYLOAD_LEN + 4 == SGC_FRAME_HEADER_BYTES) ? 1 : -1];
+typedef char sgc_check_float_size[(sizeof(float) == 4u) ? 1 : -1];
+
 #define SGC_FRAME_MAGIC0 0x53u /* 'S' */
 #define SGC_FRAME_MAGIC1 0x50u /* 'P' */
 #define SGC_CHUNK_MAGIC1 0x43u /* 'C' */

@@ -36,11 +36,13 @@ sgc_status sgc_run_dgc(const sgc_job *job)
     uint32_t rng = job->opt.seed, p;
     uint32_t *sample;
     sgc_cands_bind(&c, job->scratch, cap);
-    sample = c.tmp + cap;
+    sample = (uint32_t *)(void *)((uint8_t *)job->scratch + sgc_cands_bytes(cap));
     for (i = 0u; i < s; ++i) {
         sample[i] = sgc_key(job->g[sgc_rng_below(&rng, job->n)]);
     }
-    ks = (uint32_t)(((uint64_t)job->k * s + job->n - 1u) / job->n);
+    /* ceil(k s / n), in float: the sample's share is approximate anyway */
+    ks = (uint32_t)((float)job->k * ((float)s / (float)job->n)) + 1u;
+    ks = ks < s ? ks : s;
     p = sgc_kselect(sample, s, ks - 1u);
     band = sgc_band_make(job->k, job->opt.tol, job->cap);
     job->info->passes = 0u;

@@ -38,12 +38,15 @@ static sgc_moments moments(const float *g, uint32_t n)
         uint32_t end = n - i > SGC_SUM_BLOCK ? i + SGC_SUM_BLOCK : n, j;
         float s[SGC_LANES] = {0}, a[SGC_LANES] = {0}, bs = 0.0f, ba = 0.0f;
         uint32_t x[SGC_LANES] = {0};
-        for (; i + SGC_LANES <= end; i += SGC_LANES) {
-            for (j = 0u; j < SGC_LANES; ++j) {
-                uint32_t u = sgc_key(g[i + j]);
-                s[j] += g[i + j];
-                a[j] += sgc_u2f(u);
-                x[j] |= sgc_nonfinite_bits(u);
+        for (; i + 4u * SGC_LANES <= end; i += 4u * SGC_LANES) {
+            const float *p = g + i;
+            /* constant trip count: unrolled, lanes vectorise without
+             * reordering any lane's sum */
+            for (j = 0u; j < 4u * SGC_LANES; ++j) {
+                uint32_t u = sgc_key(p[j]);
+                s[j % SGC_LANES] += p[j];
+                a[j % SGC_LANES] += sgc_u2f(u);
+                x[j % SGC_LANES] |= sgc_nonfinite_bits(u);
             }
         }
         for (; i < end; ++i) {

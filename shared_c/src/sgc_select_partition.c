@@ -10,8 +10,8 @@
  * Steady state, one streaming pass: an element of region r becomes a
  * candidate when |g| >= t_r - b_r ln 1.4 (about 1.4x the expected count), with
  * the key |g| / t_r, so one cut on the normalised key scales both thresholds
- * together; the pass also feeds the block means and, every 8th element, the
- * region histograms. If the candidate count lands in [k(1-tol), 2k+64], the
+ * together; the pass also feeds the block means and the region histograms
+ * from a strided sample (every 4th element, or about 65536 of a large n). If the candidate count lands in [k(1-tol), 2k+64], the
  * count is finished among the candidates (bisection, then exact) with no
  * second pass. Then t_r <- lambda t_r (lambda the final cut) times
  * b_r(now) / b_r(before): each region's threshold follows its own entropy
@@ -29,8 +29,8 @@
 
 #define SGC_PART_MAGIC 0x50415254u   /* "PART" */
 #define SGC_PART_CHUNK 4096u         /* elements collected before subsampling */
-#define SGC_PART_STRIDE 8u           /* histogram subsample stride (large n) */
-#define SGC_PART_STRIDE_MIN_N 4096u  /* below this every element is sampled */
+#define SGC_PART_SAMPLES 65536u      /* at most about this many elements are sampled */
+#define SGC_PART_MIN_STRIDE 4u       /* and at most every 4th: sampling costs per element */
 #define SGC_PART_LN_MARGIN 0.33647224f /* ln 1.4 */
 #define SGC_PART_BIN_SHIFT 22u       /* key >> 22: two bins per octave */
 #define SGC_PART_BINS_BELOW 24u      /* histogram spans 12 octaves below t_r */
@@ -59,9 +59,12 @@ static uint32_t block_count(uint32_t n)
     return n < SGC_PARTITION_BLOCKS ? n : SGC_PARTITION_BLOCKS;
 }
 
+/* First index of block b: blocks differ in length by at most one, in 32-bit
+ * arithmetic (no 64-bit division helper on 32-bit targets). */
 static uint32_t block_start(uint32_t b, uint32_t n)
 {
-    return (uint32_t)((uint64_t)b * n / block_count(n));
+    uint32_t nb = block_count(n), base = n / nb, rem = n % nb;
+    return b * base + (b < rem ? b : rem);
 }
 
 static uint32_t region_of(const sgc_partition_state *st, uint32_t b)
@@ -114,36 +117,16 @@ static void subsample(const float *g, uint32_t from, uint32_t to, uint32_t strid
     }
 }
 
-/* Collect the candidates of one chunk of region r (blocked test as in
- * sgc_collect); returns the chunk's OR of sgc_nonfinite_bits. */
+/* Collect the candidates of one chunk of region r, keyed by |g| / t_r;
+ * returns the chunk's OR of sgc_nonfinite_bits. */
 static uint32_t collect_chunk(const float *g, uint32_t from, uint32_t to,
                               const sgc_part_cut *cut, uint32_t r, sgc_cands *c,
                               sgc_part_obs *obs)
 {
-    uint32_t i = from, bad = 0u, tk = cut->collect_key[r];
-    while (i < to) {
-        uint32_t end = to - i > 16u ? i + 16u : to, hit = 0u, j;
-        for (j = i; j < end; ++j) {
-            uint32_t u = sgc_key(g[j]);
-            hit |= sgc_key_ge(u, tk);
-            bad |= sgc_nonfinite_bits(u);
-        }
-        if (hit != 0u) {
-            for (j = i; j < end; ++j) {
-                uint32_t u = sgc_key(g[j]);
-                if (u >= tk) {
-                    if (obs->total < c->cap) {
-                        c->idx[obs->total] = j;
-                        c->val[obs->total] = g[j];
-                        c->key[obs->total] = sgc_key(sgc_u2f(u) * cut->inv_t[r]);
-                    }
-                    ++obs->total;
-                    ++obs->count[r];
-                }
-            }
-        }
-        i = end;
-    }
+    uint32_t before = obs->total;
+    uint32_t bad = sgc_collect_range(g, from, to, cut->collect_key[r], cut->inv_t[r], c,
+                                     &obs->total);
+    obs->count[r] += obs->total - before;
     return bad;
 }
 
@@ -171,8 +154,12 @@ static void stream(const sgc_partition_state *st, const float *g, uint32_t n,
                    const sgc_part_cut *cut, sgc_cands *c, sgc_part_obs *obs)
 {
     uint32_t nb = block_count(n), b, bad = 0u;
-    uint32_t stride = n < SGC_PART_STRIDE_MIN_N ? 1u : SGC_PART_STRIDE;
+    uint32_t stride = n / SGC_PART_SAMPLES > SGC_PART_MIN_STRIDE ? n / SGC_PART_SAMPLES
+                                                                 : SGC_PART_MIN_STRIDE;
     obs_reset(obs, st);
+    for (b = 0u; b < SGC_OVER_BINS; ++b) {
+        c->over[b] = 0u; /* sgc_collect_range bins what overflows */
+    }
     for (b = 0u; b < nb; ++b) {
         uint32_t r = region_of(st, b), from = block_start(b, n), to = block_start(b + 1u, n);
         while (from < to) {

@@ -15,13 +15,20 @@ size_t sgc_random_scratch_bytes(uint32_t n, uint32_t k)
     return 0u;
 }
 
+/* Strata bounds floor(j n / k) advance by n / k plus a carry from the
+ * remainders (Bresenham), in 32-bit arithmetic. */
 static void strata(uint32_t seed, uint32_t n, uint32_t k, uint32_t *idx)
 {
-    uint32_t j, rng = seed;
+    uint32_t j, rng = seed, q = n / k, r = n % k, acc = 0u, lo = 0u;
     for (j = 0u; j < k; ++j) {
-        uint32_t lo = (uint32_t)((uint64_t)j * n / k);
-        uint32_t hi = (uint32_t)((uint64_t)(j + 1u) * n / k);
-        idx[j] = lo + sgc_rng_below(&rng, hi - lo);
+        uint32_t len = q;
+        acc += r;
+        if (acc >= k) {
+            acc -= k;
+            ++len;
+        }
+        idx[j] = lo + sgc_rng_below(&rng, len);
+        lo += len;
     }
 }
 

@@ -11,8 +11,9 @@
 #include "sgc_math.h"
 
 /* Elements tested at once before the rare store path is taken: the test loop
- * has no store, so the compiler can vectorise it. */
-#define SGC_COLLECT_BLOCK 16u
+ * has a constant trip count and no store, so compilers unroll and vectorise
+ * it. */
+#define SGC_COLLECT_BLOCK 32u
 
 uint32_t sgc_cands_cap(uint32_t n, uint32_t k)
 {
@@ -22,7 +23,8 @@ uint32_t sgc_cands_cap(uint32_t n, uint32_t k)
 
 size_t sgc_cands_bytes(uint32_t cap)
 {
-    return sgc_size_mul(cap, 16u);
+    size_t b = sgc_size_mul(cap, 16u);
+    return b == 0u || b > SIZE_MAX - 4u * SGC_OVER_BINS ? 0u : b + 4u * SGC_OVER_BINS;
 }
 
 void sgc_cands_bind(sgc_cands *c, void *scratch, uint32_t cap)
@@ -32,6 +34,7 @@ void sgc_cands_bind(sgc_cands *c, void *scratch, uint32_t cap)
     c->val = (float *)(void *)(w + cap);
     c->key = w + 2u * (size_t)cap;
     c->tmp = w + 3u * (size_t)cap;
+    c->over = w + 4u * (size_t)cap;
     c->cap = cap;
     c->len = 0u;
 }
@@ -54,32 +57,58 @@ float sgc_count_target(const sgc_band *band, uint32_t cap)
     return sgc_exp(0.5f * (sgc_ln((float)band->lo) + sgc_ln((float)cap)));
 }
 
-uint32_t sgc_collect(const float *g, uint32_t n, uint32_t tkey, sgc_cands *c)
+/* The rare path: store the entries of g[from..to) with key >= tkey. Since
+ * tkey <= SGC_KEY_NONFINITE, every NaN/Inf is such an entry: the NaN check
+ * happens here, and the vectorised test loop needs no second operation. */
+static uint32_t store_hits(const float *g, uint32_t from, uint32_t to, uint32_t tkey,
+                           float key_scale, sgc_cands *c, uint32_t cnt, uint32_t *bad)
 {
-    uint32_t i = 0u, cnt = 0u, bad = 0u;
-    while (i < n) {
-        uint32_t end = n - i > SGC_COLLECT_BLOCK ? i + SGC_COLLECT_BLOCK : n;
-        uint32_t hit = 0u, j;
-        for (j = i; j < end; ++j) {
-            uint32_t u = sgc_key(g[j]);
-            hit |= sgc_key_ge(u, tkey);
-            bad |= sgc_nonfinite_bits(u);
+    uint32_t j;
+    for (j = from; j < to; ++j) {
+        uint32_t u = sgc_key(g[j]);
+        if (u >= tkey) {
+            *bad |= sgc_nonfinite_bits(u);
+            if (cnt < c->cap) {
+                c->idx[cnt] = j;
+                c->val[cnt] = g[j];
+                c->key[cnt] = key_scale == 1.0f ? u : sgc_key(sgc_u2f(u) * key_scale);
+            } else if (c->over != NULL) {
+                uint32_t bin = (u - tkey) >> SGC_OVER_SHIFT;
+                ++c->over[bin < SGC_OVER_BINS ? bin : SGC_OVER_BINS - 1u];
+            }
+            ++cnt;
+        }
+    }
+    return cnt;
+}
+
+uint32_t sgc_collect_range(const float *g, uint32_t from, uint32_t to, uint32_t tkey,
+                           float key_scale, sgc_cands *c, uint32_t *total)
+{
+    uint32_t i = from, j, bad = 0u, cnt = *total;
+    tkey = tkey < SGC_KEY_NONFINITE ? tkey : SGC_KEY_NONFINITE;
+    while (to - i >= SGC_COLLECT_BLOCK) {
+        const float *p = g + i;
+        uint32_t hit = 0u;
+        for (j = 0u; j < SGC_COLLECT_BLOCK; ++j) {
+            hit |= sgc_key_ge(sgc_key(p[j]), tkey);
         }
         if (hit != 0u) {
-            for (j = i; j < end; ++j) {
-                uint32_t u = sgc_key(g[j]);
-                if (u >= tkey) {
-                    if (cnt < c->cap) {
-                        c->idx[cnt] = j;
-                        c->val[cnt] = g[j];
-                        c->key[cnt] = u;
-                    }
-                    ++cnt;
-                }
-            }
+            cnt = store_hits(g, i, i + SGC_COLLECT_BLOCK, tkey, key_scale, c, cnt, &bad);
         }
-        i = end;
+        i += SGC_COLLECT_BLOCK;
     }
+    *total = store_hits(g, i, to, tkey, key_scale, c, cnt, &bad);
+    return bad;
+}
+
+uint32_t sgc_collect(const float *g, uint32_t n, uint32_t tkey, sgc_cands *c)
+{
+    uint32_t cnt = 0u, bad, j;
+    for (j = 0u; c->over != NULL && j < SGC_OVER_BINS; ++j) {
+        c->over[j] = 0u;
+    }
+    bad = sgc_collect_range(g, 0u, n, tkey, 1.0f, c, &cnt);
     if ((bad & SGC_NONFINITE_FLAG) != 0u) {
         c->len = 0u;
         return UINT32_MAX;
@@ -165,24 +194,86 @@ void sgc_finish(sgc_cands *c, const sgc_band *band, uint32_t *iter_left, int exa
     emit(c, p, band->k - gt, idx, vals, count, info);
 }
 
-static uint32_t next_threshold(uint32_t t, uint32_t cnt, const sgc_band *band,
-                               uint32_t cap, float slope, uint32_t lo_t, uint32_t hi_t)
+/* A bracket of thresholds (magnitude keys) with their counts: count(lo) is
+ * above the candidate capacity, count(hi) below band.lo. */
+typedef struct {
+    uint32_t lo, hi;
+    uint32_t c_lo, c_hi;
+} sgc_bracket;
+
+/* Threshold between the bracket ends where ln(count), interpolated linearly
+ * in the magnitude, meets the target (regula falsi; exact for an exponential
+ * tail); bisection on the key bits when that falls outside. */
+static uint32_t interpolate(const sgc_bracket *b, float target)
 {
-    float tf = sgc_u2f(t), nf;
-    uint32_t nt;
-    if (slope > 0.0f) {
-        /* Laplace tail: count(t) ~ n exp(-t/b); aim at the geometric middle of
-         * the acceptable counts [lo, cap] */
+    float lo = sgc_u2f(b->lo), hi = sgc_u2f(b->hi), c_lo = (float)b->c_lo;
+    float c_hi = b->c_hi > 0u ? (float)b->c_hi : 0.5f;
+    uint32_t t = b->hi;
+    if (b->hi < SGC_KEY_NONFINITE && c_lo > c_hi) {
+        float f = sgc_ln(c_lo / target) / sgc_ln(c_lo / c_hi);
+        t = sgc_key(lo + (hi - lo) * f);
+    }
+    return t > b->lo && t < b->hi ? t : b->lo + (b->hi - b->lo) / 2u;
+}
+
+/* After a pass at key t overflowed the buffer: the eighth-octave histogram of
+ * every key >= t (stored candidates plus c->over) gives the counts at the bin
+ * edges, which narrow the bracket to one bin around the target. */
+static void narrow_by_histogram(sgc_cands *c, uint32_t t, uint32_t cnt, const sgc_band *band,
+                                sgc_bracket *b)
+{
+    uint32_t i, j, above = cnt;
+    for (i = 0u; i < c->len; ++i) {
+        uint32_t bin = (c->key[i] - t) >> SGC_OVER_SHIFT;
+        ++c->over[bin < SGC_OVER_BINS ? bin : SGC_OVER_BINS - 1u];
+    }
+    for (j = 0u; j < SGC_OVER_BINS; ++j) {
+        uint64_t edge = (uint64_t)t + ((uint64_t)j << SGC_OVER_SHIFT);
+        if (edge >= SGC_KEY_NONFINITE) {
+            break;
+        }
+        if (above < band->lo) {
+            if ((uint32_t)edge < b->hi) {
+                b->hi = (uint32_t)edge;
+                b->c_hi = above;
+            }
+            break;
+        }
+        if (above > c->cap && (uint32_t)edge > b->lo) {
+            b->lo = (uint32_t)edge;
+            b->c_lo = above;
+        }
+        if (above <= c->cap) {
+            break; /* this edge itself is acceptable: the caller tries it */
+        }
+        above -= c->over[j];
+    }
+}
+
+/* The next threshold to count at, after a pass at key t gave cnt. */
+static uint32_t next_threshold(sgc_cands *c, uint32_t t, uint32_t cnt, const sgc_band *band,
+                               float slope, sgc_bracket *b)
+{
+    float target = sgc_count_target(band, c->cap);
+    if (cnt > c->cap) {
+        narrow_by_histogram(c, t, cnt, band, b);
+        if (b->hi >= SGC_KEY_NONFINITE || b->hi - b->lo > (1u << SGC_OVER_SHIFT)) {
+            /* the acceptable edge right above lo */
+            uint32_t e = b->lo + (1u << SGC_OVER_SHIFT);
+            return e < b->hi ? e : interpolate(b, target);
+        }
+        return interpolate(b, target);
+    }
+    if (b->lo == 0u) {
+        /* too few and nothing known below: step down along the Laplace slope
+         * (DGC's factor 0.7 without a model), at most to a quarter */
+        float tf = sgc_u2f(t), nf;
         float have = cnt > 0u ? (float)cnt : 0.5f;
-        nf = tf + slope * sgc_ln(have / sgc_count_target(band, cap));
-    } else {
-        nf = cnt < band->lo ? tf * 0.7f : tf * 1.3f;
+        nf = slope > 0.0f ? tf + slope * sgc_ln(have / target) : tf * 0.7f;
+        nf = nf > 0.25f * tf ? nf : 0.25f * tf;
+        return nf > 0.0f && sgc_key(nf) < t ? sgc_key(nf) : t / 2u;
     }
-    nt = nf > 0.0f ? sgc_key(nf) : 0u;
-    if (!(nt > lo_t && nt < hi_t)) {
-        nt = lo_t + (hi_t - lo_t) / 2u;
-    }
-    return nt;
+    return interpolate(b, target);
 }
 
 /* Exact k-th largest key by bisection on the key bits with counting passes,
@@ -193,7 +284,7 @@ static void exact_by_bits(const float *g, uint32_t n, uint32_t k, uint32_t lo_t,
                           uint32_t hi_t, uint32_t cnt_hi, uint32_t *idx, float *vals,
                           uint32_t *count, sgc_select_info *info)
 {
-    sgc_cands none = {0, 0, 0, 0, 0u, 0u};
+    sgc_cands none = {0, 0, 0, 0, 0, 0u, 0u};
     uint32_t i, m = 0u, ties, mink = UINT32_MAX;
     while (hi_t - lo_t > 1u) {
         uint32_t t = lo_t + (hi_t - lo_t) / 2u, cnt = sgc_collect(g, n, t, &none);
@@ -228,10 +319,15 @@ sgc_status sgc_search(const float *g, uint32_t n, const sgc_band *band, float gu
                       float slope, uint32_t max_iter, int exact_only, sgc_cands *c,
                       uint32_t *idx, float *vals, uint32_t *count, sgc_select_info *info)
 {
-    uint32_t lo_t = 0u, hi_t = SGC_KEY_NONFINITE, cnt_hi = 0u, iter_left = max_iter;
+    sgc_bracket b;
+    uint32_t iter_left = max_iter;
     uint32_t t = guess > 0.0f ? sgc_key(guess) : 0u;
+    b.lo = 0u;
+    b.hi = SGC_KEY_NONFINITE;
+    b.c_lo = n;
+    b.c_hi = 0u;
     if (t >= SGC_KEY_NONFINITE) {
-        t = lo_t + (hi_t - lo_t) / 2u;
+        t = SGC_KEY_NONFINITE / 2u;
     }
     for (;;) {
         uint32_t cnt = sgc_collect(g, n, t, c);
@@ -244,18 +340,22 @@ sgc_status sgc_search(const float *g, uint32_t n, const sgc_band *band, float gu
             return SGC_OK;
         }
         if (cnt < band->lo) {
-            hi_t = t;
-            cnt_hi = cnt;
-        } else {
-            lo_t = t;
+            b.hi = t;
+            b.c_hi = cnt;
+        } else if (t >= b.lo) {
+            b.lo = t;
+            b.c_lo = cnt;
         }
-        if (iter_left == 0u || hi_t - lo_t <= 1u) {
+        if (iter_left == 0u || b.hi - b.lo <= 1u) {
             break;
         }
         --iter_left;
         ++info->iterations;
-        t = next_threshold(t, cnt, band, c->cap, slope, lo_t, hi_t);
+        t = next_threshold(c, t, cnt, band, slope, &b);
+        if (!(t >= b.lo && t < b.hi)) {
+            t = b.lo + (b.hi - b.lo) / 2u;
+        }
     }
-    exact_by_bits(g, n, band->k, lo_t, hi_t, cnt_hi, idx, vals, count, info);
+    exact_by_bits(g, n, band->k, b.lo, b.hi, b.c_hi, idx, vals, count, info);
     return SGC_OK;
 }

@@ -9,13 +9,20 @@
 
 #include "sgc.h"
 
-/* Candidates collected in index order: position, value, selection key, and a
- * spare key array the exact finish may reorder. */
+/* Bins of the overflow histogram: eighth-octave bins (key >> 20) spanning the
+ * four octaves above a pass's threshold. */
+#define SGC_OVER_BINS 32u
+#define SGC_OVER_SHIFT 20u
+
+/* Candidates collected in index order: position, value, selection key, a
+ * spare key array the exact finish may reorder, and the histogram of the keys
+ * a pass met after the buffer was full (NULL: not kept). */
 typedef struct {
     uint32_t *idx;
     float *val;
     uint32_t *key;
     uint32_t *tmp;
+    uint32_t *over;
     uint32_t cap;
     uint32_t len;
 } sgc_cands;
@@ -42,6 +49,15 @@ sgc_band sgc_band_make(uint32_t k, float tol, uint32_t cap);
 /* Count to aim a collecting pass at: sqrt(band.lo * cap), the middle on a
  * log scale of the counts a candidate buffer of `cap` accepts. */
 float sgc_count_target(const sgc_band *band, uint32_t cap);
+
+/* Scans g[from..to): every entry with magnitude key >= tkey is counted in
+ * *total and, while *total < c->cap, stored with the key of |g| * key_scale
+ * (1: the magnitude key itself). Returns a word with SGC_NONFINITE_FLAG set
+ * when the range holds a NaN or Inf (tkey is clamped to SGC_KEY_NONFINITE,
+ * so those always count as hits). The building block of every counting
+ * pass. */
+uint32_t sgc_collect_range(const float *g, uint32_t from, uint32_t to, uint32_t tkey,
+                           float key_scale, sgc_cands *c, uint32_t *total);
 
 /* One pass over g: counts the |g[i]| keys >= tkey and stores the first c->cap
  * of them (key = magnitude key). Returns the count, or UINT32_MAX when g

@@ -43,6 +43,17 @@ static inline void tu_fill_laplace(float *g, uint32_t n, float b)
     }
 }
 
+/* the count band of the default options: [k - floor(k tol), k + floor(k tol)] */
+static inline uint32_t tu_lo(uint32_t k)
+{
+    return k - (uint32_t)((float)k * SGC_DEFAULT_TOL);
+}
+
+static inline uint32_t tu_hi(uint32_t k)
+{
+    return k + (uint32_t)((float)k * SGC_DEFAULT_TOL);
+}
+
 static inline float tu_from_bits(uint32_t u)
 {
     return sgc_u2f(u);

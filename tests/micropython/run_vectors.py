@@ -6,6 +6,7 @@ Usage: micropython tests/micropython/run_vectors.py AGENT_DIR VECTORS_DIR
 import json
 import os
 import sys
+from array import array
 
 sys.path.insert(0, sys.argv[0].rsplit("/", 1)[0] if "/" in sys.argv[0] else ".")
 from mp_check import check, finish, raises_status, use_agent  # noqa: E402
@@ -67,6 +68,13 @@ def check_vector(name):
     check(name + " decodes payload", f.payload == bytes.fromhex(meta.get("payload", "")))
     check(name + " authenticates with its key", f.authenticated == (key is not None))
     check(name + " re-encodes byte for byte", reencode(f, key) == frame)
+    if not f.is_control:
+        dense = array("f", bytearray(4 * f.n))
+        ft.decode_into(frame, dense, 1.0, key)
+        expect = array("f", bytearray(4 * f.n))
+        for i in range(f.k):
+            expect[f.indices[i]] = f.values[i]
+        check(name + " decode_into scatters the values", bytes(dense) == bytes(expect))
     if "chunks" in meta:
         chunks = tc.chunk(frame, meta["chunk_max_size"])
         check(name + " chunks byte for byte", [c.hex() for c in chunks] == meta["chunks"])
@@ -91,6 +99,45 @@ def check_vector(name):
         raises_status(name + " rejects a wrong key", lambda: ft.decode(frame, b"wrong"), ft.E_AUTH)
 
 
+# RFC 4231 test cases 1 and 6 (a key shorter than a block, and one longer)
+check("hmac_sha256 matches RFC 4231 case 1",
+      ft.hmac_sha256(b"\x0b" * 20, b"Hi There").hex()
+      == "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")
+check("hmac_sha256 matches RFC 4231 case 6",
+      ft.hmac_sha256(b"\xaa" * 131, b"Test Using Larger Than Block-Size Key - Hash Key First").hex()
+      == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
+check("crc32c has the standard check value", ft.crc32c(b"123456789") == 0xE3069283)
+
+def check_reassembler_drops():
+    frame, meta = load("chunked_fp32")
+    chunks = tc.chunk(frame, meta["chunk_max_size"])
+    r = tc.Reassembler(2 * (len(frame) + 8), 2, 1.0)
+    r.feed(chunks[0], 0.0)
+    r.feed(chunks[1], 1.5)  # the first frame timed out; this one starts again
+    drops = r.drain_dropped()
+    check("reassembler drops a frame past its timeout",
+          len(drops) == 1 and drops[0].reason == "timeout" and drops[0].received == 1)
+    other = bytearray(frame)
+    other[-1] ^= 1  # another frame id
+    third = bytearray(frame)
+    third[-2] ^= 1
+    r.feed(tc.chunk(bytes(other), 256)[0], 1.6)
+    r.feed(tc.chunk(bytes(third), 256)[0], 1.7)  # both slots busy: evicts the oldest
+    drops = r.drain_dropped()
+    check("reassembler evicts the oldest incomplete frame",
+          len(drops) == 1 and drops[0].reason == "evicted" and r.dropped == 2)
+    bad = [c[:4] + bytes([c[4] ^ 0xFF]) + c[5:] for c in chunks]  # frame_id disagrees
+    r2 = tc.Reassembler(len(frame) + 8, 1, 1.0)
+    for c in bad[:-1]:
+        r2.feed(c, 0.0)
+    raises_status("reassembler drops a frame whose id is not its CRC",
+                  lambda: r2.feed(bad[-1], 0.0), ft.E_CHUNK)
+    check("the mismatch is reported", r2.drain_dropped()[0].reason == "mismatch")
+    raises_status("reassembler rejects a frame larger than a slot",
+                  lambda: tc.Reassembler(512, 1, 1.0).feed(chunks[0], 0.0), ft.E_CAPACITY)
+
+
+check_reassembler_drops()
 names = sorted(fn[6:-5] for fn in os.listdir(VECTORS)
                if fn.startswith("frame_") and fn.endswith(".json"))
 check("vectors found", len(names) > 0, VECTORS)

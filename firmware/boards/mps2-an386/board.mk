@@ -4,4 +4,5 @@ CROSS := arm-none-eabi-
 ARCH_FLAGS := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
 QEMU := qemu-system-arm -M mps2-an386 -display none -monitor none \
 	-semihosting-config enable=on,target=native
+# Which node of the watch partition (one subject each) this board holds.
 SHARD_NODE := 0

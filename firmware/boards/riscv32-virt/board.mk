@@ -6,4 +6,5 @@ CROSS := riscv64-unknown-elf-
 ARCH_FLAGS := -march=rv32imc_zicsr -mabi=ilp32 -mcmodel=medany
 LINK_ARCH_FLAGS := -march=rv32imc -mabi=ilp32 -mcmodel=medany
 QEMU := qemu-system-riscv32 -M virt -bios none -display none -monitor none
+# Which node of the watch partition (one subject each) this board holds.
 SHARD_NODE := 2
