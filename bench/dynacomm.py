@@ -327,13 +327,15 @@ def node_main(args: argparse.Namespace) -> None:
                       "forward_s": forward_s, "backward_s": backward_s, "grad_bytes": grad_bytes,
                       "model_bytes": model_bytes, "cal_sizes": [256, int(sum(model_bytes))],
                       "cal_up_gap_s": medians["up"], "cal_down_gap_s": medians["down"]}), flush=True)
-    replanner = Replanner(alpha=0.3, threshold=0.15)
+    replanner = Replanner(alpha=0.3, threshold=0.25)
     # The replanner sees one LayerCosts; push and pull sizes differ, so it
     # tracks compute and link, and each direction is planned with its sizes.
     replanner.observe(push_costs, up, down)
     fixed = {"one": Segmentation.one_message(n), "layer": Segmentation.per_layer(n)}
     strategies = ("one", "layer", "planned")
     rows: dict[str, list[dict[str, Any]]] = {k: [] for k in strategies}
+    plans: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+    changes = 0
     it = 0
     # Strategies take turns, iteration by iteration, so a change in the
     # machine's load during the run falls on all of them alike.
@@ -343,6 +345,9 @@ def node_main(args: argparse.Namespace) -> None:
             if strategy == "planned":
                 push = plan_push(LayerCosts(costs.backward_s, costs.forward_s, tuple(grad_bytes)), est_up)[0]
                 pull = plan_pull(LayerCosts(costs.backward_s, costs.forward_s, tuple(model_bytes)), est_down)[0]
+                if plans and plans[-1] != (push.starts, pull.starts):
+                    changes += 1
+                plans.append((push.starts, pull.starts))
             else:
                 push = pull = fixed[strategy]
             row = run_iteration(node, spec, x, y, it, push, pull, args.density)
@@ -367,6 +372,7 @@ def node_main(args: argparse.Namespace) -> None:
         summary["iteration_s_max"] = max(r["iteration_s"] for r in done)
         if strategy == "planned":
             summary["replans"] = replanner.replans
+            summary["plan_changes"] = changes
         print(json.dumps(summary), flush=True)
     node.client.loop_stop()
 

@@ -38,7 +38,7 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
 @pytest.fixture
 def broker_config(mosquitto: Mosquitto, request: pytest.FixtureRequest) -> BrokerConfig:
     """A BrokerConfig for the test's broker, with a job named after the test."""
-    job = "".join(c if c.isalnum() else "-" for c in request.node.name)[:60]
+    job = "".join(c if c.isalnum() else "-" for c in request.node.name)[:40]
     return BrokerConfig(port=mosquitto.port, job=job, keepalive_s=2, reconnect_min_s=0.1,
                         reconnect_max_s=1.0)
 

@@ -7,10 +7,7 @@ socket, opened with pyserial's ``socket://`` URL exactly as a gateway opens
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
@@ -32,41 +29,21 @@ NODE_BATCH = 16  # NODE_BATCH of firmware/app/node.c
 UPDATE_TIMEOUT_S = 60
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Board:
-    """A node firmware under QEMU, its UART on a TCP port, its reset on QMP."""
+    """A node under QEMU (qemu.BoardProcess) and the serial port to it."""
 
-    def __init__(self, name: str, tmp: Path) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        self.port = free_port()
-        self.qmp = str(tmp / f"{name}.qmp")
-        self.proc = subprocess.Popen(
-            qemu.qemu_command(name, "node", qemu.tcp_serial(self.port), qmp=self.qmp),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.serial = self._connect()
-
-    def _connect(self) -> serial.SerialBase:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                return serial.serial_for_url(f"socket://127.0.0.1:{self.port}", timeout=0.02)
-            except serial.SerialException:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
+        self.process = qemu.BoardProcess(name, "node")
+        self.process.wait_ready()
+        self.serial = serial.serial_for_url(self.process.url, timeout=0.02)
 
     def reset(self) -> None:
-        qemu.reset_board(self.qmp)
+        self.process.reset()
 
     def close(self) -> None:
         self.serial.close()
-        self.proc.kill()
-        self.proc.wait(timeout=10)
+        self.process.close()
 
 
 class NoisyPort:
@@ -96,12 +73,11 @@ class NoisyPort:
 @pytest.fixture(params=qemu.BOARDS)
 def board(request: pytest.FixtureRequest) -> Iterator[Board]:
     qemu.build((request.param,))
-    with tempfile.TemporaryDirectory() as tmp:
-        b = Board(request.param, Path(tmp))
-        try:
-            yield b
-        finally:
-            b.close()
+    b = Board(request.param)
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 def reference(board: str) -> tuple[ModelSpec, np.ndarray, np.ndarray, np.ndarray]:
@@ -168,6 +144,13 @@ def test_board_says_hello_and_sends_the_top_k_of_its_gradient(board):
     assert np.sum(np.abs(grad) > smallest_sent * 1.001) <= len(idx)
 
 
+# The slower link tests run on one board of each CPU family and UART driver
+# kind (CMSDK UART on Cortex-M4F, 16550 on rv32imc).
+TWO_BOARDS = ["mps2-an386", "riscv32-virt"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", TWO_BOARDS, indirect=True)
 def test_every_update_arrives_once_through_line_noise(board):
     spec, params, _, _ = reference(board.name)
     noisy = NoisyPort(board.serial, rate=2e-4, seed=5)
@@ -196,6 +179,7 @@ def test_exchange_resumes_after_a_board_reset(board):
     assert update.round == 2 and update.seq > hello.seq
 
 
+@pytest.mark.parametrize("board", TWO_BOARDS, indirect=True)
 def test_a_replayed_model_of_an_answered_round_gets_no_second_update(board):
     _, params, _, _ = reference(board.name)
     gw = Gateway(board.serial)

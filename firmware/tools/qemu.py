@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,6 +133,89 @@ def run(board: str, app: str, timeout: float = 120) -> Run:
                           stdin=subprocess.DEVNULL)
     text = proc.stdout.decode("ascii", errors="replace")
     return Run(proc.returncode, [line.strip() for line in text.splitlines() if line.strip()])
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class BoardProcess:
+    """A firmware image running under QEMU with its UART on a TCP port.
+
+    What an end-to-end test or a demo needs to put an emulated board behind
+    the serial gateway::
+
+        with BoardProcess("mps2-an386") as board:
+            port = serial.serial_for_url(board.url, timeout=0.02)
+            ...
+            board.reset()          # the reset button; the socket stays open
+
+    Parameters
+    ----------
+    board : str
+        One of :data:`BOARDS`.
+    app : str
+        Firmware name; ``node`` is the training node.
+    port : int, optional
+        TCP port for the UART (a free one by default).
+    """
+
+    def __init__(self, board: str, app: str = "node", port: int | None = None) -> None:
+        self.board = board
+        self.port = port or free_port()
+        self._tmp = tempfile.TemporaryDirectory()
+        self.qmp = str(Path(self._tmp.name) / "qmp.sock")
+        self.proc = subprocess.Popen(
+            qemu_command(board, app, tcp_serial(self.port), qmp=self.qmp),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    @property
+    def url(self) -> str:
+        """pyserial URL of the board's UART."""
+        return f"socket://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        """Wait until QEMU accepts connections on the UART port.
+
+        Raises
+        ------
+        RuntimeError
+            If QEMU exits or the port does not open in time.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"QEMU for {self.board} exited with {self.proc.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    pass
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.board}: UART port {self.port} did not open in {timeout} s")
+
+    def reset(self) -> None:
+        """Press the reset button (QMP system_reset)."""
+        reset_board(self.qmp)
+
+    def close(self) -> None:
+        """Stop QEMU."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> "BoardProcess":
+        self.wait_ready()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def main(argv: list[str] | None = None) -> int:

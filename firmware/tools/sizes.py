@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -62,28 +60,11 @@ def largest_frame(board: str) -> tuple[str, int]:
     return best
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_stack_peak(board: str, timeout: float = 60.0) -> int:
     """Peak stack bytes of the node after one full round, by stack painting."""
-    port = _free_port()
-    proc = subprocess.Popen(qemu.qemu_command(board, "node", qemu.tcp_serial(port)),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                port_obj = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=0.02)
-                break
-            except serial.SerialException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        link = ul.UartLink(port_obj)
+    with qemu.BoardProcess(board, "node") as process:
+        port = serial.serial_for_url(process.url, timeout=0.02)
+        link = ul.UartLink(port)
 
         def expect(kind: int) -> ul.Frame:
             end = time.monotonic() + timeout
@@ -102,11 +83,8 @@ def run_stack_peak(board: str, timeout: float = 60.0) -> int:
         expect(ul.MSG_SPARSE_UPDATE)
         link.send(ul.encode_control(ul.MSG_RESYNC, seq=len(segments) + 1))
         hello = expect(ul.MSG_HELLO).payload.decode("ascii")
-        port_obj.close()
-        return int(dict(item.split("=", 1) for item in hello.split())["stack"])
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
+        port.close()
+    return int(dict(item.split("=", 1) for item in hello.split())["stack"])
 
 
 def measure(board: str) -> dict[str, object]:

@@ -1,10 +1,11 @@
 /* sgc_math.c - logarithm and exponential without libm.
  *
  * ln: split x = m * 2^e with m in [sqrt(1/2), sqrt(2)), then
- * ln(m) = 2 atanh(s), s = (m - 1)/(m + 1), |s| < 0.172, five odd terms.
- * exp: x = j ln2 + r with |r| <= ln2/2, a degree-7 Taylor polynomial for e^r
- * and the exponent field for 2^j. Both are only used for thresholds and
- * entropies, where 1e-6 relative error is far below the count tolerance. */
+ * ln(m) = 2 atanh(s), s = (m - 1)/(m + 1), |s| < 0.172, four odd terms
+ * (truncation below 3e-8). exp: x = j ln2 + r with |r| <= ln2/2, a degree-6
+ * Taylor polynomial for e^r (truncation below 3e-7) and the exponent field
+ * for 2^j. Both are only used for thresholds, scales and entropies, where
+ * 1e-6 relative error is far below the count tolerance. */
 #include "sgc_math.h"
 
 #define SGC_LN2_HI 0.693145751953125f   /* ln 2 with its low bits cleared */
@@ -34,7 +35,7 @@ float sgc_ln(float x)
     }
     s = (m - 1.0f) / (m + 1.0f);
     s2 = s * s;
-    poly = 1.0f + s2 * (1.0f / 3.0f + s2 * (1.0f / 5.0f + s2 * (1.0f / 7.0f + s2 * (1.0f / 9.0f))));
+    poly = 1.0f + s2 * (1.0f / 3.0f + s2 * (1.0f / 5.0f + s2 * (1.0f / 7.0f)));
     return (float)e * SGC_LN2_HI + ((float)e * SGC_LN2_LO + 2.0f * s * poly);
 }
 
@@ -53,7 +54,7 @@ float sgc_exp(float x)
     j = (int32_t)(jf + (jf >= 0.0f ? 0.5f : -0.5f));
     r = (x - (float)j * SGC_LN2_HI) - (float)j * SGC_LN2_LO;
     p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6.0f + r * (1.0f / 24.0f +
-        r * (1.0f / 120.0f + r * (1.0f / 720.0f + r * (1.0f / 5040.0f)))))));
+        r * (1.0f / 120.0f + r * (1.0f / 720.0f))))));
     /* x in [-87, 88] keeps j in [-126, 127]: 2^j is a normal float. */
     return p * sgc_u2f((uint32_t)(j + 127) << 23);
 }

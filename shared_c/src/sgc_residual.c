@@ -11,7 +11,7 @@
 #include "sgc.h"
 
 #include "sgc_math.h"
-#include "sgc_select_internal.h"
+#include "sgc_select_internal.h" /* SGC_SELECTORS */
 
 #define SGC_RES_MAGIC 0x52455344u /* "RESD" */
 #define SGC_WARMUP_FACTOR 0.25f   /* density of warm-up stage s: 0.25^(s+1) */
@@ -32,7 +32,8 @@ void sgc_residual_config_init(sgc_residual_config *cfg)
 
 static sgc_status config_check(const sgc_residual_config *cfg)
 {
-    if ((uint32_t)cfg->method >= SGC_METHOD_COUNT) {
+    if ((uint32_t)cfg->method >= SGC_METHOD_COUNT ||
+        ((SGC_SELECTORS) >> (uint32_t)cfg->method & 1u) == 0u) {
         return SGC_E_METHOD;
     }
     if ((uint32_t)cfg->coding >= SGC_VAL_COUNT) {
@@ -134,7 +135,9 @@ sgc_status sgc_residual_reset(sgc_residual *r)
         }
     }
     r->step = 0u;
+#if (SGC_SELECTORS) & 0x04u
     sgc_partition_init(&r->partition);
+#endif
     return SGC_OK;
 }
 
@@ -176,10 +179,12 @@ static sgc_status select_from_residual(sgc_residual *r, uint32_t k, void *scratc
     /* random-k draws fresh positions each step; receivers derive the same
      * per-step seed (docs/methods.md) */
     opt.seed = r->cfg.select.seed + r->step * 0x9E3779B9u;
+#if (SGC_SELECTORS) & 0x04u
     if (r->cfg.method == SGC_SELECT_PARTITION) {
         return sgc_select_partition(&r->partition, r->residual, r->n, k, &opt, scratch, bytes,
                                     idx, vals, cap, count, NULL);
     }
+#endif
     return sgc_select(r->cfg.method, r->residual, r->n, k, &opt, scratch, bytes, idx, vals,
                       cap, count, NULL);
 }

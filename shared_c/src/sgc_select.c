@@ -10,14 +10,40 @@ typedef struct {
     sgc_status (*run)(const sgc_job *job);
 } sgc_method_entry;
 
-/* indexed by sgc_method */
+/* indexed by sgc_method; {0, 0}: left out of this build (SGC_SELECTORS) */
 static const sgc_method_entry methods[SGC_METHOD_COUNT] = {
+#if (SGC_SELECTORS) & 0x01u
     {sgc_exact_scratch_bytes, sgc_run_exact},
+#else
+    {0, 0},
+#endif
+#if (SGC_SELECTORS) & 0x02u
     {sgc_laplace_scratch_bytes, sgc_run_laplace},
+#else
+    {0, 0},
+#endif
+#if (SGC_SELECTORS) & 0x04u
     {sgc_partition_scratch_bytes, sgc_run_partition_cold},
+#else
+    {0, 0},
+#endif
+#if (SGC_SELECTORS) & 0x08u
     {sgc_dgc_scratch_bytes, sgc_run_dgc},
+#else
+    {0, 0},
+#endif
+#if (SGC_SELECTORS) & 0x10u
     {sgc_random_scratch_bytes, sgc_run_random},
+#else
+    {0, 0},
+#endif
 };
+
+/* 1 when `method` is known and compiled in */
+static int available(sgc_method method)
+{
+    return (uint32_t)method < SGC_METHOD_COUNT && methods[method].run != 0;
+}
 
 void sgc_select_options_init(sgc_select_options *opt)
 {
@@ -87,8 +113,7 @@ sgc_status sgc_scratch_check(const void *scratch, size_t have, size_t need)
 
 size_t sgc_select_scratch_bytes(sgc_method method, uint32_t n, uint32_t k)
 {
-    if ((uint32_t)method >= SGC_METHOD_COUNT || n == 0u || n > SGC_MAX_N || k == 0u ||
-        k > n) {
+    if (!available(method) || n == 0u || n > SGC_MAX_N || k == 0u || k > n) {
         return 0u;
     }
     return methods[method].scratch_bytes(n, k);
@@ -105,7 +130,7 @@ sgc_status sgc_select(sgc_method method, const float *g, uint32_t n, uint32_t k,
     if (st != SGC_OK) {
         return st;
     }
-    if ((uint32_t)method >= SGC_METHOD_COUNT) {
+    if (!available(method)) {
         return SGC_E_METHOD;
     }
     st = sgc_scratch_check(scratch, scratch_bytes, methods[method].scratch_bytes(n, k));

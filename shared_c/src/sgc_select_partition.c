@@ -33,7 +33,7 @@
 #define SGC_PART_MIN_STRIDE 4u       /* and at most every 4th: sampling costs per element */
 #define SGC_PART_LN_MARGIN 0.33647224f /* ln 1.4 */
 #define SGC_PART_BIN_SHIFT 22u       /* key >> 22: two bins per octave */
-#define SGC_PART_BINS_BELOW 24u      /* histogram spans 12 octaves below t_r */
+#define SGC_PART_BINS_BELOW (SGC_PARTITION_BINS * 3u / 4u) /* 3/4 of the bins lie below t_r */
 #define SGC_PART_EMA 0.5f            /* weight of the newest block mean */
 #define SGC_PART_KEY 0u
 #define SGC_PART_SPARSE 1u

@@ -66,6 +66,18 @@ static void chunks_fit_the_limit_and_carry_the_frame_in_order(void)
     CHECK_EQ_INT(sgc_chunk_count(v->len, 63u), 0);
 }
 
+static void chunks_match_the_shared_chunk_vectors_byte_for_byte(void)
+{
+    uint32_t count = split();
+    uint32_t i;
+    CHECK_EQ_INT(MAX_SIZE, FV_CHUNKS_MAX_SIZE);
+    CHECK_EQ_INT(count, FV_CHUNK_COUNT);
+    for (i = 0; i < count && i < FV_CHUNK_COUNT; ++i) {
+        CHECK_EQ_INT(chunk_len[i], fv_chunk_lens[i]);
+        CHECK(memcmp(chunks[i], fv_chunks[i], fv_chunk_lens[i]) == 0);
+    }
+}
+
 static void reassembler_accepts_chunks_out_of_order_with_duplicates(void)
 {
     const frame_vector *v = chunked_vector();
@@ -197,6 +209,7 @@ static void a_whole_frame_passes_through_the_reassembler(void)
 int main(void)
 {
     RUN(chunks_fit_the_limit_and_carry_the_frame_in_order);
+    RUN(chunks_match_the_shared_chunk_vectors_byte_for_byte);
     RUN(reassembler_accepts_chunks_out_of_order_with_duplicates);
     RUN(reassembler_drops_an_incomplete_frame_after_its_timeout);
     RUN(reassembler_timeout_survives_a_clock_wrap);

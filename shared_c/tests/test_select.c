@@ -311,6 +311,26 @@ static void kselect_agrees_with_counting_on_random_keys(void)
     }
 }
 
+static int close_to(float got, double want, double tol)
+{
+    double d = (double)got - want;
+    return d <= tol && d >= -tol;
+}
+
+static void ln_and_exp_match_reference_values(void)
+{
+    CHECK(close_to(sgc_ln(2.0f), 0.69314718055994531, 1e-6));
+    CHECK(close_to(sgc_ln(1.0f), 0.0, 1e-7));
+    CHECK(close_to(sgc_ln(1.0e-8f), -18.420680750029838, 1e-6));
+    CHECK(close_to(sgc_ln(3.0e38f), 88.59684582427442, 4e-6));
+    CHECK(close_to(sgc_ln(1.0e-45f), -103.27892990343184, 1e-4)); /* 2^-149, subnormal */
+    CHECK(close_to(sgc_exp(1.0f), 2.7182818284590452, 1e-6));
+    CHECK(close_to(sgc_exp(-10.0f) * 1e4f, 0.45399929762484854, 1e-6));
+    CHECK(close_to(sgc_exp(20.0f) * 1e-8f, 4.8516519540979028, 5e-6));
+    CHECK(sgc_exp(-100.0f) == 0.0f);
+    CHECK(sgc_floor(-1.5f) == -2.0f && sgc_floor(2.0f) == 2.0f && sgc_floor(0.25f) == 0.0f);
+}
+
 int main(void)
 {
     RUN(exact_matches_numpy_topk_on_every_vector);
@@ -327,5 +347,6 @@ int main(void)
     RUN(partition_reaches_single_pass_steady_state);
     RUN(partition_state_is_unchanged_by_a_rejected_gradient);
     RUN(kselect_agrees_with_counting_on_random_keys);
+    RUN(ln_and_exp_match_reference_values);
     return check_report();
 }

@@ -270,6 +270,19 @@ def c_header(vecs: list[tuple[str, bytes, dict]]) -> str:
             f"{len(key)}u, fv_{name}_payload, {len(payload)}u}},")
     parts.append("static const frame_vector frame_vectors[] = {\n" + "\n".join(rows) + "\n};\n\n")
     parts.append("#define FRAME_VECTOR_COUNT (sizeof frame_vectors / sizeof frame_vectors[0])\n\n")
+    for name, _frame, d in vecs:
+        if "chunks" not in d:
+            continue
+        chunk_names = []
+        for i, chunk in enumerate(d["chunks"]):
+            parts.append(c_array(f"fv_{name}_chunk{i}", bytes.fromhex(chunk)))
+            chunk_names.append(f"fv_{name}_chunk{i}")
+        lens = ", ".join(f"{len(c) // 2}u" for c in d["chunks"])
+        parts.append(f"\n/* chunks of {name} at max_size {d['chunk_max_size']} */\n")
+        parts.append(f"#define FV_CHUNKS_MAX_SIZE {d['chunk_max_size']}u\n")
+        parts.append(f"#define FV_CHUNK_COUNT {len(chunk_names)}u\n")
+        parts.append(f"static const uint8_t *const fv_chunks[] = {{{', '.join(chunk_names)}}};\n")
+        parts.append(f"static const uint32_t fv_chunk_lens[] = {{{lens}}};\n\n")
     parts.append("#endif /* FRAME_VECTORS_H */\n")
     return "".join(parts)
 

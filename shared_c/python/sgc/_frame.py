@@ -485,6 +485,11 @@ class Reassembler:
         Frames assembled at once (1..SGC_REASM_MAX_SLOTS).
     timeout_s : float
         An incomplete frame older than this (from its first chunk) is dropped.
+
+    Notes
+    -----
+    One reassembler per stream (e.g. per MQTT topic), fed from one thread:
+    the C call runs without the GIL, so concurrent feeds need a lock.
     """
 
     def __init__(self, capacity_bytes: int = 1 << 20, max_frames: int = 4,
