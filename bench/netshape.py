@@ -17,7 +17,7 @@
 
 Every process started through :meth:`ShapedLink.spawn` is stopped (by its own
 id) and both namespaces are deleted on exit, on an exception or Ctrl-C
-(SIGTERM is turned into an exception first). ``python bench/netshape.py
+(SIGTERM and SIGINT are turned into KeyboardInterrupt while the link exists). ``python bench/netshape.py
 cleanup`` removes namespaces left by a run that was killed hard.
 
 Command line::
@@ -126,10 +126,13 @@ class ShapedLink:
         x, y = 64 + digits % 64, (digits // 64) % 64 * 4
         self.server_ip, self.agent_ip = f"10.{x}.{y}.1", f"10.{x}.{y}.2"
         self._procs: list[subprocess.Popen] = []
-        self._old_sigterm: object = None
+        self._old_signals: dict[int, object] = {}
 
     def __enter__(self) -> "ShapedLink":
-        self._old_sigterm = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+        # Ctrl-C must reach the cleanup even where SIGINT was inherited as
+        # ignored (a background job of a script), and so must SIGTERM.
+        self._old_signals = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_on_sigterm),
+                             signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}
         try:
             self._build()
         except BaseException:
@@ -216,9 +219,9 @@ class ShapedLink:
         self._procs.clear()
         for ns in (self.agent_ns, self.server_ns):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        if self._old_sigterm is not None:
-            signal.signal(signal.SIGTERM, self._old_sigterm)  # type: ignore[arg-type]
-            self._old_sigterm = None
+        for signum, handler in self._old_signals.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        self._old_signals = {}
 
 
 def _pump(src: socket.socket, dst: socket.socket, delay_s: float) -> None:

@@ -11,7 +11,6 @@ tolerance.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "firmware" / "tools"))
 
+import generated  # noqa: E402  (firmware/tools/generated.py)
 import qemu  # noqa: E402  (firmware/tools/qemu.py)
 from sparrow.agent.modelspec import ModelSpec  # noqa: E402
 from sparrow.agent.npmodel import loss_and_grad  # noqa: E402
@@ -56,19 +56,6 @@ def board_run(request: pytest.FixtureRequest) -> tuple[str, qemu.Run]:
     return board, result
 
 
-def reference(board: str) -> tuple[ModelSpec, np.ndarray, np.ndarray, np.ndarray]:
-    model = np.load(qemu.FIRMWARE / "build" / "gen" / "model.npz")
-    shard = np.load(qemu.FIRMWARE / "build" / board / "gen" / "shard.npz")
-    spec = ModelSpec.from_dict(json.loads(str(model["spec"])))
-    return spec, model["params"], shard["x"], shard["y"]
-
-
-def batch(x: np.ndarray, y: np.ndarray, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """The board's batches: consecutive samples, wrapping around the shard."""
-    idx = (first + np.arange(count)) % len(y)
-    return x[idx], y[idx]
-
-
 def torch_loss_grad(spec: ModelSpec, params: np.ndarray, x: np.ndarray,
                     y: np.ndarray) -> tuple[float, np.ndarray]:
     module = build_torch_model(spec, seed=None)
@@ -85,9 +72,10 @@ def run_header(run: qemu.Run) -> dict[str, str]:
 
 def test_board_gradient_matches_torch_autograd_on_the_same_weights_and_batch(board_run):
     board, run = board_run
-    spec, params, x, y = reference(board)
+    ref = generated.load(board)
+    spec, params = ref.spec, ref.params
     size = int(run_header(run)["batch"])
-    ref_loss, ref_grad = torch_loss_grad(spec, params, *batch(x, y, 0, size))
+    ref_loss, ref_grad = torch_loss_grad(spec, params, *ref.batch(0, size))
     got_loss = bits_to_float(run.field("loss"))[0]
     got_grad = board_vector(run, "grad")
     assert got_grad.shape == ref_grad.shape
@@ -98,9 +86,10 @@ def test_board_gradient_matches_torch_autograd_on_the_same_weights_and_batch(boa
 
 def test_board_gradient_matches_the_numpy_model(board_run):
     board, run = board_run
-    spec, params, x, y = reference(board)
+    ref = generated.load(board)
+    spec, params = ref.spec, ref.params
     size = int(run_header(run)["batch"])
-    ref_loss, ref_grad = loss_and_grad(spec, params, *batch(x, y, 0, size))
+    ref_loss, ref_grad = loss_and_grad(spec, params, *ref.batch(0, size))
     got_grad = board_vector(run, "grad")
     assert bits_to_float(run.field("loss"))[0] == pytest.approx(ref_loss, rel=1e-5)
     np.testing.assert_allclose(got_grad, ref_grad, rtol=1e-3, atol=2e-6 * np.abs(ref_grad).max())
@@ -108,7 +97,8 @@ def test_board_gradient_matches_the_numpy_model(board_run):
 
 def test_local_sgd_steps_follow_the_torch_trajectory_and_lower_the_loss(board_run):
     board, run = board_run
-    spec, params, x, y = reference(board)
+    ref = generated.load(board)
+    spec, params = ref.spec, ref.params
     header = run_header(run)
     size, steps = int(header["batch"]), int(header["steps"])
     lr = bits_to_float(run.field("lr"))[0]
@@ -119,12 +109,12 @@ def test_local_sgd_steps_follow_the_torch_trajectory_and_lower_the_loss(board_ru
     assert sorted(board_losses) == list(range(steps))
     p = params.copy()
     for s in range(steps):
-        loss, grad = torch_loss_grad(spec, p, *batch(x, y, s * size, size))
+        loss, grad = torch_loss_grad(spec, p, *ref.batch(s * size, size))
         assert board_losses[s] == pytest.approx(loss, rel=1e-3), f"step {s}"
         p = (p - lr * grad).astype(np.float32)
     before = bits_to_float(run.field("eval_before"))[0]
     after = bits_to_float(run.field("eval_after"))[0]
-    eval_x, eval_y = batch(x, y, 0, 64)
+    eval_x, eval_y = ref.batch(0, 64)
     ref_before, _ = torch_loss_grad(spec, params, eval_x, eval_y)
     ref_after, _ = torch_loss_grad(spec, p, eval_x, eval_y)
     assert before == pytest.approx(ref_before, rel=1e-4)

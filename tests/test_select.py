@@ -61,6 +61,8 @@ def test_quantize_matches_the_reference_payloads(case: dict) -> None:
 
 def test_select_reads_torch_tensors_without_copying() -> None:
     t = torch.from_numpy(np.random.default_rng(3).laplace(size=5000).astype(np.float32))
+    from sgc._select import _as_vector
+    assert np.shares_memory(_as_vector(t, "g"), t.numpy())  # the view C reads
     idx, vals = sgc.select(t, 50, method="exact")
     ref = torch.topk(t.abs(), 50).indices.sort().values.numpy()
     assert idx.tolist() == ref.tolist()

@@ -20,12 +20,10 @@ import argparse
 import json
 import re
 import subprocess
-import time
-from pathlib import Path
 
-import numpy as np
 import serial
 
+import generated
 import qemu
 import uart_link as ul
 
@@ -65,24 +63,15 @@ def run_stack_peak(board: str, timeout: float = 60.0) -> int:
     with qemu.BoardProcess(board, "node") as process:
         port = serial.serial_for_url(process.url, timeout=0.02)
         link = ul.UartLink(port)
-
-        def expect(kind: int) -> ul.Frame:
-            end = time.monotonic() + timeout
-            while time.monotonic() < end:
-                frame = link.receive(end - time.monotonic())
-                if frame is not None and frame.msg_type == kind:
-                    return frame
-            raise TimeoutError(f"{board}: no frame of type {kind}")
-
-        expect(ul.MSG_HELLO)
-        params = np.load(qemu.FIRMWARE / "build" / "gen" / "model.npz")["params"]
+        link.expect(ul.MSG_HELLO, timeout)
+        params = generated.load(board).params
         segments = ul.model_segments(params.size)
         for i, (a, b) in enumerate(segments):
             link.send(ul.encode_dense_model(params[a:b], round=1, seq=i + 1, segment_id=i,
                                             segment_count=len(segments)))
-        expect(ul.MSG_SPARSE_UPDATE)
+        link.expect(ul.MSG_SPARSE_UPDATE, timeout)
         link.send(ul.encode_control(ul.MSG_RESYNC, seq=len(segments) + 1))
-        hello = expect(ul.MSG_HELLO).payload.decode("ascii")
+        hello = link.expect(ul.MSG_HELLO, timeout).payload.decode("ascii")
         port.close()
     return int(dict(item.split("=", 1) for item in hello.split())["stack"])
 

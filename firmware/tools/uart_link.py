@@ -305,6 +305,21 @@ class UartLink:
             self.pump()
         return self._inbox.pop(0) if self._inbox else None
 
+    def expect(self, msg_type: int, timeout: float) -> Frame:
+        """Next new frame of msg_type, skipping others.
+
+        Raises
+        ------
+        TimeoutError
+            When none arrives within timeout seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            frame = self.receive(deadline - time.monotonic())
+            if frame is not None and frame.msg_type == msg_type:
+                return frame
+        raise TimeoutError(f"no frame of type {msg_type} within {timeout} s")
+
     def send(self, frame: bytes, timeout: float = 10.0) -> None:
         """Send a frame and repeat it every RETRY_S until its ACK arrives.
 

@@ -22,11 +22,12 @@
  * which is soft-float on Cortex-M. */
 #define SGC_SUM_BLOCK 4096u
 #define SGC_LANES 8u
+#define SGC_FLT_MAX 3.40282347e38f
 
 typedef struct {
     float mean;
     float mean_abs;
-    uint32_t nonfinite; /* SGC_NONFINITE_FLAG set: g holds NaN/Inf */
+    uint32_t nonfinite; /* non-zero: g holds NaN/Inf */
 } sgc_moments;
 
 static sgc_moments moments(const float *g, uint32_t n)
@@ -38,22 +39,23 @@ static sgc_moments moments(const float *g, uint32_t n)
         uint32_t end = n - i > SGC_SUM_BLOCK ? i + SGC_SUM_BLOCK : n, j;
         float s[SGC_LANES] = {0}, a[SGC_LANES] = {0}, bs = 0.0f, ba = 0.0f;
         uint32_t x[SGC_LANES] = {0};
-        for (; i + 4u * SGC_LANES <= end; i += 4u * SGC_LANES) {
+        /* float compares and selects only: this loop vectorises, each lane
+         * keeping its own order of additions; !(|v| <= FLT_MAX) flags NaN
+         * and Inf */
+        for (; i + SGC_LANES <= end; i += SGC_LANES) {
             const float *p = g + i;
-            /* constant trip count: unrolled, lanes vectorise without
-             * reordering any lane's sum */
-            for (j = 0u; j < 4u * SGC_LANES; ++j) {
-                uint32_t u = sgc_key(p[j]);
-                s[j % SGC_LANES] += p[j];
-                a[j % SGC_LANES] += sgc_u2f(u);
-                x[j % SGC_LANES] |= sgc_nonfinite_bits(u);
+            for (j = 0u; j < SGC_LANES; ++j) {
+                float v = p[j], av = v < 0.0f ? -v : v;
+                s[j] += v;
+                a[j] += av;
+                x[j] |= (uint32_t)!(av <= SGC_FLT_MAX);
             }
         }
         for (; i < end; ++i) {
-            uint32_t u = sgc_key(g[i]);
-            bs += g[i];
-            ba += sgc_u2f(u);
-            bad |= sgc_nonfinite_bits(u);
+            float v = g[i], av = v < 0.0f ? -v : v;
+            bs += v;
+            ba += av;
+            bad |= (uint32_t)!(av <= SGC_FLT_MAX);
         }
         for (j = 0u; j < SGC_LANES; ++j) {
             bs += s[j];
@@ -65,7 +67,7 @@ static sgc_moments moments(const float *g, uint32_t n)
     }
     m.mean = tot / (float)n;
     m.mean_abs = tot_abs / (float)n;
-    m.nonfinite = bad & SGC_NONFINITE_FLAG;
+    m.nonfinite = bad;
     return m;
 }
 

@@ -194,6 +194,8 @@ def select(g: Any, k: int, method: str = "laplace", tol: float = 0.05, seed: int
         Target count, ``1 <= k <= len(g)``.
     method : {"laplace", "exact", "partition", "dgc", "random"}
         Selector (docs/methods.md). ``exact`` and ``random`` return exactly k.
+        ``partition`` starts from a cold predictor on every call here; keep a
+        :class:`PartitionSelector` per layer for its single-pass steady state.
     tol : float
         Relative count tolerance of the approximate selectors, ``0 <= tol < 1``:
         they return between ``ceil(k(1-tol))`` and ``floor(k(1+tol))`` entries.
