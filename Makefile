@@ -60,6 +60,7 @@ test: deps
 
 test-c:
 	$(MAKE) -C shared_c test
+	$(MAKE) -C firmware test
 
 test-py: py-deps
 	$(VPY) -m pytest $(PYTEST_ARGS)
@@ -75,4 +76,5 @@ demo: deps
 
 clean:
 	$(MAKE) -C shared_c clean
+	$(MAKE) -C firmware clean
 	rm -rf build *.egg-info shared_c/python/sgc/_sgc*.so shared_c/python/sgc/_sgc.c

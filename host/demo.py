@@ -26,11 +26,11 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nodes", type=int, default=4, help="agent processes (default 4)")
     parser.add_argument("--rounds", type=int, default=400, help="optimizer steps (default 400)")
     parser.add_argument("--compressor", default="laplace", help="agent compressor (default laplace)")
-    parser.add_argument("--density", type=float, default=0.005, help="share of coordinates sent (default 0.005)")
+    parser.add_argument("--density", type=float, default=0.01, help="share of coordinates sent (default 0.01)")
     parser.add_argument("--value-coding", default="fp16", help="fp32, fp16, int8 or sign (default fp16)")
     parser.add_argument("--model", default="mlp_fmnist", help="model (default mlp_fmnist)")
     parser.add_argument("--run-dir", default=None, help="output directory (default runs/demo-<time>)")
-    parser.add_argument("--quick", action="store_true", help="train 120 rounds only")
+    parser.add_argument("--quick", action="store_true", help="train 150 rounds only")
     parser.add_argument("--device", default="cpu", help="host device: cpu or cuda")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
 
@@ -81,12 +81,12 @@ def run_demo(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     run_dir = args.run_dir or os.path.join("runs", time.strftime("demo-%Y%m%d-%H%M%S"))
     os.makedirs(run_dir, exist_ok=True)
-    rounds = 120 if args.quick else args.rounds
+    rounds = 150 if args.quick else args.rounds
     processes: list[subprocess.Popen[bytes]] = []
     with Mosquitto(workdir=None) as mosquitto:
         broker = BrokerConfig(port=mosquitto.port, job="demo")
-        config = HostConfig(dataset="fashion_mnist", model=args.model, rounds=rounds, lr=0.05, momentum=0.9,
-                            batch_size=32, device=args.device, min_nodes=args.nodes, fraction=1.0,
+        config = HostConfig(dataset="fashion_mnist", model=args.model, rounds=rounds, lr=0.02, momentum=0.9,
+                            batch_size=64, device=args.device, min_nodes=args.nodes, fraction=1.0,
                             deadline_s=10.0, eval_every=10, run_dir=run_dir)
         print(f"sparrow demo: mosquitto on 127.0.0.1:{mosquitto.port}, {args.nodes} agents, "
               f"{args.compressor} at density {args.density} ({args.value_coding}), {rounds} rounds, "

@@ -8,7 +8,6 @@ socket, opened with pyserial's ``socket://`` URL exactly as a gateway opens
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Iterator
 

@@ -89,7 +89,8 @@ const char *sgc_strerror(int status);
 typedef enum {
     SGC_VAL_FP32 = 0, /* IEEE binary32 little-endian, 4 bytes a value; scale 1 */
     SGC_VAL_FP16 = 1, /* IEEE binary16 little-endian, nearest-even, saturating at
-                         +/-65504, 2 bytes a value; scale 1 */
+                         +/-65504 (beyond 2^29: the largest half on v's own
+                         grid), 2 bytes a value; scale 1 */
     SGC_VAL_INT8 = 2, /* int8 q in [-127, 127], value = q * scale, 1 byte a value */
     SGC_VAL_SIGN = 3  /* 1 bit a value, LSB first, bit set = negative;
                          value = +/- scale */
@@ -149,8 +150,9 @@ typedef struct {
 /* Defaults: tol SGC_DEFAULT_TOL, max_iter SGC_DEFAULT_MAX_ITER, seed 0. */
 void sgc_select_options_init(sgc_select_options *opt);
 
-/* Scratch bytes `method` needs for (n, k); 0 when it needs none or the
- * arguments are invalid (the call itself then reports why). */
+/* Scratch bytes `method` needs for (n, k); 0 when it needs none, the
+ * arguments are invalid or the method is left out of the build
+ * (SGC_SELECTORS; the call itself then reports why). */
 size_t sgc_select_scratch_bytes(sgc_method method, uint32_t n, uint32_t k);
 
 /* Top-k selection by `method` (partition runs from a cold predictor here; use

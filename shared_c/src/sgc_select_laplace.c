@@ -11,18 +11,13 @@
  * +-30% still lands there) and collects the candidates into scratch; the
  * bisection towards k(1 +- tol) then continues among the candidates only,
  * with no further pass over g.
- * Common case: 2 passes. A count outside that range costs one more pass per
- * Laplace-slope correction (t += b ln(count/target)). */
+ * Common case: 2 passes. A count above the buffer costs one more pass (its
+ * overflow histogram names the threshold that fits); a count below it one
+ * more per Laplace-slope step (t += b ln(count/target)). */
 #include "sgc_math.h"
 #include "sgc_select_internal.h"
 #include "sgc_threshold.h"
 
-/* Elements summed in float before joining the running total: keeps the sum's
- * rounding error near (block + n / block) ulps without double arithmetic,
- * which is soft-float on Cortex-M. */
-#define SGC_SUM_BLOCK 4096u
-#define SGC_LANES 8u
-#define SGC_FLT_MAX 3.40282347e38f
 
 typedef struct {
     float mean;
@@ -33,41 +28,10 @@ typedef struct {
 static sgc_moments moments(const float *g, uint32_t n)
 {
     sgc_moments m;
-    float tot = 0.0f, tot_abs = 0.0f;
-    uint32_t i = 0u, bad = 0u;
-    while (i < n) {
-        uint32_t end = n - i > SGC_SUM_BLOCK ? i + SGC_SUM_BLOCK : n, j;
-        float s[SGC_LANES] = {0}, a[SGC_LANES] = {0}, bs = 0.0f, ba = 0.0f;
-        uint32_t x[SGC_LANES] = {0};
-        /* float compares and selects only: this loop vectorises, each lane
-         * keeping its own order of additions; !(|v| <= FLT_MAX) flags NaN
-         * and Inf */
-        for (; i + SGC_LANES <= end; i += SGC_LANES) {
-            const float *p = g + i;
-            for (j = 0u; j < SGC_LANES; ++j) {
-                float v = p[j], av = v < 0.0f ? -v : v;
-                s[j] += v;
-                a[j] += av;
-                x[j] |= (uint32_t)!(av <= SGC_FLT_MAX);
-            }
-        }
-        for (; i < end; ++i) {
-            float v = g[i], av = v < 0.0f ? -v : v;
-            bs += v;
-            ba += av;
-            bad |= (uint32_t)!(av <= SGC_FLT_MAX);
-        }
-        for (j = 0u; j < SGC_LANES; ++j) {
-            bs += s[j];
-            ba += a[j];
-            bad |= x[j];
-        }
-        tot += bs;
-        tot_abs += ba;
-    }
-    m.mean = tot / (float)n;
-    m.mean_abs = tot_abs / (float)n;
-    m.nonfinite = bad;
+    float sum, sum_abs;
+    m.nonfinite = sgc_sums(g, 0u, n, &sum, &sum_abs);
+    m.mean = sum / (float)n;
+    m.mean_abs = sum_abs / (float)n;
     return m;
 }
 

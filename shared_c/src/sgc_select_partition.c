@@ -245,17 +245,12 @@ static sgc_status cold_estimate(sgc_partition_state *st, const float *g, uint32_
     float nr[2] = {0.0f, 0.0f}, sum[2] = {0.0f, 0.0f}, br[2], t;
     obs_reset(obs, st);
     for (b = 0u; b < nb; ++b) {
-        uint32_t i, from = block_start(b, n), to = block_start(b + 1u, n);
-        float s = 0.0f;
-        for (i = from; i < to; ++i) {
-            uint32_t u = sgc_key(g[i]);
-            s += sgc_u2f(u);
-            bad |= sgc_nonfinite_bits(u);
-        }
-        obs->block_sum[b] = s;
+        uint32_t from = block_start(b, n), to = block_start(b + 1u, n);
+        float s;
+        bad |= sgc_sums(g, from, to, &s, &obs->block_sum[b]);
         obs->block_seen[b] = to - from;
     }
-    if ((bad & SGC_NONFINITE_FLAG) != 0u) {
+    if (bad != 0u) {
         return SGC_E_NONFINITE;
     }
     update_blocks(st, obs, n, 1);

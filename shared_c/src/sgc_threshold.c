@@ -13,7 +13,7 @@
 /* Elements tested at once before the rare store path is taken: the test loop
  * has a constant trip count and no store, so compilers unroll and vectorise
  * it. */
-#define SGC_COLLECT_BLOCK 32u
+#define SGC_COLLECT_BLOCK 64u
 
 uint32_t sgc_cands_cap(uint32_t n, uint32_t k)
 {
@@ -57,6 +57,53 @@ float sgc_count_target(const sgc_band *band, uint32_t cap)
     return sgc_exp(0.5f * (sgc_ln((float)band->lo) + sgc_ln((float)cap)));
 }
 
+/* Elements summed in float before joining the running total: keeps the sum's
+ * rounding error near (block + n / block) ulps without double arithmetic,
+ * which is soft-float on Cortex-M. */
+#define SGC_SUM_BLOCK 4096u
+#define SGC_LANES 8u
+#define SGC_FLT_MAX 3.40282347e38f
+
+SGC_HOT_LOOP uint32_t sgc_sums(const float *g, uint32_t from, uint32_t to, float *sum,
+                               float *sum_abs)
+{
+    float tot = 0.0f, tot_abs = 0.0f;
+    uint32_t i = from, bad = 0u;
+    while (i < to) {
+        uint32_t end = to - i > SGC_SUM_BLOCK ? i + SGC_SUM_BLOCK : to, j;
+        float s[SGC_LANES] = {0}, a[SGC_LANES] = {0}, bs = 0.0f, ba = 0.0f;
+        uint32_t x[SGC_LANES] = {0};
+        /* float compares and selects only: this loop vectorises, each lane
+         * keeping its own order of additions; !(|v| <= FLT_MAX) flags NaN
+         * and Inf */
+        for (; i + SGC_LANES <= end; i += SGC_LANES) {
+            const float *p = g + i;
+            for (j = 0u; j < SGC_LANES; ++j) {
+                float v = p[j], av = v < 0.0f ? -v : v;
+                s[j] += v;
+                a[j] += av;
+                x[j] |= (uint32_t)!(av <= SGC_FLT_MAX);
+            }
+        }
+        for (; i < end; ++i) {
+            float v = g[i], av = v < 0.0f ? -v : v;
+            bs += v;
+            ba += av;
+            bad |= (uint32_t)!(av <= SGC_FLT_MAX);
+        }
+        for (j = 0u; j < SGC_LANES; ++j) {
+            bs += s[j];
+            ba += a[j];
+            bad |= x[j];
+        }
+        tot += bs;
+        tot_abs += ba;
+    }
+    *sum = tot;
+    *sum_abs = tot_abs;
+    return bad;
+}
+
 /* The rare path: store the entries of g[from..to) with key >= tkey. Since
  * tkey <= SGC_KEY_NONFINITE, every NaN/Inf is such an entry: the NaN check
  * happens here, and the vectorised test loop needs no second operation. */
@@ -82,8 +129,9 @@ static uint32_t store_hits(const float *g, uint32_t from, uint32_t to, uint32_t 
     return cnt;
 }
 
-uint32_t sgc_collect_range(const float *g, uint32_t from, uint32_t to, uint32_t tkey,
-                           float key_scale, sgc_cands *c, uint32_t *total)
+SGC_HOT_LOOP uint32_t sgc_collect_range(const float *g, uint32_t from, uint32_t to,
+                                        uint32_t tkey, float key_scale, sgc_cands *c,
+                                        uint32_t *total)
 {
     uint32_t i = from, j, bad = 0u, cnt = *total;
     tkey = tkey < SGC_KEY_NONFINITE ? tkey : SGC_KEY_NONFINITE;

@@ -50,6 +50,11 @@ sgc_band sgc_band_make(uint32_t k, float tol, uint32_t cap);
  * log scale of the counts a candidate buffer of `cap` accepts. */
 float sgc_count_target(const sgc_band *band, uint32_t cap);
 
+/* One read of g[from..to): *sum = sum of g, *sum_abs = sum of |g| (in float,
+ * blocked so the error stays small), and a non-zero return when the range
+ * holds a NaN or Inf. The moment pass of laplace and of a cold partition. */
+uint32_t sgc_sums(const float *g, uint32_t from, uint32_t to, float *sum, float *sum_abs);
+
 /* Scans g[from..to): every entry with magnitude key >= tkey is counted in
  * *total and, while *total < c->cap, stored with the key of |g| * key_scale
  * (1: the magnitude key itself). Returns a word with SGC_NONFINITE_FLAG set
@@ -76,13 +81,15 @@ void sgc_finish(sgc_cands *c, const sgc_band *band, uint32_t *iter_left, int exa
 
 /* Full search from a first threshold `guess`: counting passes over g until
  * a pass collects a count in [band.lo, c->cap], then sgc_finish. Between
- * passes the next threshold comes from the Laplace slope `slope` (t moves by
- * slope * ln(count / k)) when slope > 0, else from DGC's factors (x0.7 when
- * too few, x1.3 when too many), always kept strictly inside the bracket known
- * so far and bisected (on the key bits) otherwise. When the refinement cap is
- * spent it finishes exactly by bisection on the key bits over g (at most 31
- * more counting passes). Returns SGC_E_NONFINITE if a pass meets NaN/Inf
- * (no output written). */
+ * passes the next threshold comes from the overflow histogram after too many
+ * (the bin edge whose count fits), from regula falsi on ln(count) once both
+ * ends of the bracket are known, and otherwise after too few from the Laplace
+ * slope `slope` (t moves by slope * ln(count / target), at most to t/4) or,
+ * with slope 0, DGC's factor 0.7; a step outside the bracket known so far is
+ * replaced by bisection on the key bits. When the refinement cap is spent it
+ * finishes exactly by bisection on the key bits over g (at most 31 more
+ * counting passes). Returns SGC_E_NONFINITE if a pass meets NaN/Inf (no
+ * output written). */
 sgc_status sgc_search(const float *g, uint32_t n, const sgc_band *band, float guess,
                       float slope, uint32_t max_iter, int exact_only, sgc_cands *c,
                       uint32_t *idx, float *vals, uint32_t *count, sgc_select_info *info);

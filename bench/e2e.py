@@ -1,0 +1,144 @@
+"""End-to-end benchmark: dense baseline against compressed uploads, over real MQTT.
+
+Each run is a whole Sparrow job: a private mosquitto, ``--nodes`` agent
+processes (``sparrow agent``) and the host (in this process). Printed: one
+JSON object per line per run (dataset, method, final and best accuracy,
+uploaded bytes, dense-equivalent bytes, compression ratio, accuracy gap to
+the dense run, wall time), and one plot of accuracy against uploaded bytes
+for every run of a data set.
+
+Usage::
+
+    .venv/bin/python bench/e2e.py                 # fashion_mnist (8 agents) and watch (10, one per subject)
+    .venv/bin/python bench/e2e.py --quick         # fewer rounds
+    .venv/bin/python bench/e2e.py --datasets watch --methods dense laplace
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+# bench/ holds scripts named like standard modules (select.py); drop the
+# script's own folder from the import path before anything imports them.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass
+
+from sparrow.agent.config import BrokerConfig  # noqa: E402
+from sparrow.host.broker import Mosquitto  # noqa: E402
+from sparrow.host.config import HostConfig  # noqa: E402
+from sparrow.host.demo import start_agents, stop_processes  # noqa: E402
+from sparrow.host.server import Host  # noqa: E402
+
+METHODS = ("dense", "exact", "laplace", "partition", "dgc")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One data set's job shape."""
+
+    dataset: str
+    model: str
+    nodes: int
+    partition: str
+    rounds: int
+    quick_rounds: int
+    lr: float
+    batch_size: int
+    density: float
+
+
+SETTINGS = {
+    "fashion_mnist": Setting("fashion_mnist", "mlp_fmnist", 8, "iid", 600, 150, 0.02, 32, 0.003),
+    "watch": Setting("watch", "cnn1d_watch", 10, "group", 600, 200, 0.05, 16, 0.01),
+}
+
+
+def run_one(setting: Setting, method: str, rounds: int, value_coding: str, out_dir: str) -> dict:
+    """Run one job and return its result row."""
+    run_dir = os.path.join(out_dir, f"{setting.dataset}-{method}")
+    os.makedirs(run_dir, exist_ok=True)
+    compressed = method != "dense"
+    extra = ["--compressor", method, "--partition", setting.partition,
+             "--density", str(setting.density if compressed else 1.0),
+             "--value-coding", value_coding if compressed else "fp32"]
+    with Mosquitto() as broker:
+        config = BrokerConfig(port=broker.port, job=f"bench-{setting.dataset}-{method}")
+        host = HostConfig(dataset=setting.dataset, model=setting.model, rounds=rounds, lr=setting.lr,
+                          momentum=0.9, batch_size=setting.batch_size, min_nodes=setting.nodes,
+                          deadline_s=60.0, eval_every=max(1, rounds // 20), run_dir=run_dir, progress=False)
+        processes = []
+        try:
+            processes = start_agents(config, setting.nodes, setting.dataset, setting.model, extra, run_dir)
+            summary = Host(host, config).run()
+        finally:
+            stop_processes(processes)
+    return {
+        "dataset": setting.dataset, "model": setting.model, "nodes": setting.nodes, "method": method,
+        "density": setting.density if compressed else 1.0, "value_coding": value_coding if compressed else "fp32",
+        "rounds": summary.rounds, "final_accuracy": round(summary.final_accuracy, 4),
+        "best_accuracy": round(summary.best_accuracy, 4), "bytes_up": summary.bytes_up,
+        "dense_bytes_up": summary.dense_bytes_up, "compression_ratio": round(summary.compression_ratio, 1),
+        "bytes_down": summary.bytes_down, "wall_s": round(summary.wall_s, 1), "run_dir": run_dir,
+    }
+
+
+def plot(rows: list[dict], dataset: str, out_dir: str) -> str:
+    """Accuracy against uploaded bytes for every run of ``dataset``; returns the PNG path."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for row in rows:
+        with open(os.path.join(row["run_dir"], "metrics.jsonl")) as handle:
+            points = [json.loads(line) for line in handle]
+        points = [p for p in points if p["accuracy"] is not None]
+        ax.plot([p["bytes_up"] for p in points], [p["accuracy"] for p in points], marker=".",
+                label=f"{row['method']} ({row['compression_ratio']:.0f}x)")
+    ax.set_xscale("log")
+    ax.set_xlabel("uploaded bytes, all nodes")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"{dataset}: accuracy against uploaded bytes")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = os.path.join(out_dir, f"e2e_{dataset}_accuracy_vs_bytes.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--quick", action="store_true", help="the quick round counts")
+    parser.add_argument("--rounds", type=int, default=None, help="override the round count")
+    parser.add_argument("--value-coding", default="fp16", help="value coding of compressed runs")
+    parser.add_argument("--out-dir", default="runs/bench-e2e")
+    args = parser.parse_args(argv)
+    os.makedirs(args.out_dir, exist_ok=True)
+    for name in args.datasets:
+        setting = SETTINGS[name]
+        rounds = args.rounds or (setting.quick_rounds if args.quick else setting.rounds)
+        rows = []
+        for method in args.methods:
+            started = time.monotonic()
+            row = run_one(setting, method, rounds, args.value_coding, args.out_dir)
+            dense = next((r for r in rows if r["method"] == "dense"), None)
+            if dense is not None:
+                row["accuracy_gap_pp"] = round(100 * (row["final_accuracy"] - dense["final_accuracy"]), 2)
+                row["upload_reduction_vs_dense_run"] = round(dense["bytes_up"] / row["bytes_up"], 1)
+            row["bench_s"] = round(time.monotonic() - started, 1)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        print(json.dumps({"dataset": name, "plot": plot(rows, name, args.out_dir)}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
