@@ -64,6 +64,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import sgc  # noqa: E402
+import sgc._sgc  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_GRADIENTS = os.path.join(HERE, "out", "gradients")
@@ -369,6 +370,12 @@ def core_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+def file_digest(path: str) -> str:
+    """SHA-256 (first 16 hex digits) of one file: the extension module actually loaded."""
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()[:16]
+
+
 def meta(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "kind": "meta",
@@ -379,6 +386,7 @@ def meta(args: argparse.Namespace) -> dict[str, Any]:
         "cpu": cpu_model(),
         "torch_threads": torch.get_num_threads(),
         "core_sources_sha256": core_digest(),
+        "extension_sha256": file_digest(sgc._sgc.__file__),
         "load_average": os.getloadavg()[0],
         "timing": f"least thread CPU time of >= {MIN_ROUNDS} interleaved rounds and >= {args.min_seconds} s per call "
                   f"after one warm-up call, GC off; steady/residual: least over 3..{args.warm_repeats} "

@@ -160,3 +160,18 @@ def test_malformed_and_nan_updates_are_rejected_and_counted_while_training_goes_
 def test_nan_update_helper_makes_a_frame_the_codec_rejects_for_its_values() -> None:
     with pytest.raises(sgc.FrameError):
         sgc.decode(nan_update(50, 1, 1))
+
+
+def test_training_goes_on_across_a_broker_restart(
+        broker_config, mosquitto, fleet, agent_logs, tmp_path, run_in_thread) -> None:
+    fleet(2, extra=["--broker-reconnect-max-s", "1", "--density", "0.05"])
+    config = HostConfig(rounds=30, min_nodes=2, deadline_s=5.0, eval_every=30,
+                        run_dir=str(tmp_path / "run"), progress=False)
+    host = Host(config, broker_config)
+    future = run_in_thread(host)
+    wait_until(lambda: host.book.round >= 8, 60, "round 8")
+    mosquitto.restart(down_s=1.0)
+    summary = future.result(timeout=90)
+    assert summary.rounds == 30, agent_logs()
+    assert host.transport.connects >= 2
+    assert summary.final_accuracy > 0.7

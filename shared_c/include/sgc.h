@@ -415,15 +415,6 @@ uint32_t sgc_chunk_count(size_t frame_len, size_t max_size);
 SGC_NODISCARD sgc_status sgc_chunk_make(const uint8_t *frame, size_t frame_len, size_t max_size,
                                         uint32_t index, uint8_t *out, size_t cap, size_t *out_len);
 
-/* Most frames a reassembler holds at once (the size of its slot table). */
-#ifndef SGC_REASM_MAX_SLOTS
-#define SGC_REASM_MAX_SLOTS 16u
-#endif
-/* Drop records kept until the caller drains them (later drops are only counted). */
-#ifndef SGC_REASM_DROP_LOG
-#define SGC_REASM_DROP_LOG 16u
-#endif
-
 typedef enum {
     SGC_DROP_TIMEOUT = 1,   /* incomplete when its timeout passed */
     SGC_DROP_EVICTED = 2,   /* incomplete when every slot was needed */

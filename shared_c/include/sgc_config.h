@@ -38,4 +38,28 @@
 #define SGC_WITH_HMAC 1
 #endif
 
+/* Selectors compiled in, one bit per sgc_method (0x01 exact, 0x02 laplace,
+ * 0x04 partition, 0x08 dgc, 0x10 random); left-out ones answer SGC_E_METHOD
+ * and their code is dropped by the linker's --gc-sections. A node that only
+ * runs laplace builds with -DSGC_SELECTORS=0x02u. */
+#ifndef SGC_SELECTORS
+#define SGC_SELECTORS 0x1Fu
+#endif
+
+/* Most frames a chunk reassembler holds at once (the size of its slot table). */
+#ifndef SGC_REASM_MAX_SLOTS
+#define SGC_REASM_MAX_SLOTS 16u
+#endif
+
+/* Drop records a reassembler keeps until the caller drains them (later drops
+ * are only counted). */
+#ifndef SGC_REASM_DROP_LOG
+#define SGC_REASM_DROP_LOG 16u
+#endif
+
+/* Defined: CRC-32C never uses the SSE4.2 crc32 instruction on x86-64 hosts
+ * (the table-driven code runs everywhere; the instruction is picked at run
+ * time when the CPU has it). */
+/* #define SGC_NO_HW_CRC */
+
 #endif /* SGC_CONFIG_H */

@@ -8,14 +8,6 @@
 
 #include "sgc.h"
 
-/* Selectors compiled in, one bit per sgc_method (bit 0 exact, 1 laplace,
- * 2 partition, 3 dgc, 4 random); the others answer SGC_E_METHOD and their
- * code is dropped by the linker's --gc-sections. A node that only runs
- * laplace builds with -DSGC_SELECTORS=0x02u. The default (all) belongs in
- * sgc_config.h; it is here until that header carries it. */
-#ifndef SGC_SELECTORS
-#define SGC_SELECTORS 0x1Fu
-#endif
 
 /* One validated selection request: g finite-checked by the method itself,
  * n and k in range, cap >= k, scratch at least the method's size. */

@@ -1,8 +1,8 @@
 /* sgc_select_laplace.c - top-k threshold by Laplace estimation (DESIGN.md,
  * method 1; docs/methods.md).
  *
- * Pass 1 reads g once for sum(g), sum|g| and the largest magnitude (which also
- * rejects NaN/Inf). Under g ~ Laplace(mu, b): mu is the mean and
+ * Pass 1 reads g once for sum(g) and sum|g| (a NaN/Inf makes them non-finite;
+ * the counting pass then rejects it). Under g ~ Laplace(mu, b): mu is the mean and
  * E|g| = |mu| + b exp(-|mu|/b), which gives b without a second pass (b = mean|g|
  * exactly when mu = 0). P(|g| > t) = exp(-t/b) cosh(mu/b), so the threshold for
  * a count c of n is t = b ln(n cosh(mu/b) / c). Pass 2 counts at the t for
@@ -18,22 +18,6 @@
 #include "sgc_select_internal.h"
 #include "sgc_threshold.h"
 
-
-typedef struct {
-    float mean;
-    float mean_abs;
-    uint32_t nonfinite; /* non-zero: g holds NaN/Inf */
-} sgc_moments;
-
-static sgc_moments moments(const float *g, uint32_t n)
-{
-    sgc_moments m;
-    float sum, sum_abs;
-    m.nonfinite = sgc_sums(g, 0u, n, &sum, &sum_abs);
-    m.mean = sum / (float)n;
-    m.mean_abs = sum_abs / (float)n;
-    return m;
-}
 
 /* Scale b from E|g| = |mu| + b exp(-|mu|/b), by fixed-point iteration
  * b <- (E|g| - |mu|) exp(|mu|/b); a contraction while |mu| < b, the case of
@@ -64,17 +48,16 @@ sgc_status sgc_run_laplace(const sgc_job *job)
 {
     sgc_cands c;
     sgc_band band;
-    sgc_moments m = moments(job->g, job->n);
-    float b, t = 0.0f;
+    float sum, sum_abs, mu, b, t = 0.0f;
+    sgc_sums(job->g, 0u, job->n, &sum, &sum_abs);
     job->info->passes = 1u;
-    if (m.nonfinite != 0u) {
-        return SGC_E_NONFINITE;
-    }
-    b = laplace_scale(m.mean, m.mean_abs);
+    mu = sum / (float)job->n;
+    /* NaN/Inf make b non-finite: t stays 0 and the counting pass reports it */
+    b = laplace_scale(mu, sum_abs / (float)job->n);
     sgc_cands_bind(&c, job->scratch, sgc_cands_cap(job->n, job->k));
     band = sgc_band_make(job->k, job->opt.tol, job->cap);
-    if (b > 0.0f) {
-        float r = m.mean / b;
+    if (b > 0.0f && sgc_isfinite(b)) {
+        float r = mu / b;
         float cosh_r = 0.5f * (sgc_exp(r) + sgc_exp(-r));
         t = b * sgc_ln((float)job->n * cosh_r / sgc_count_target(&band, c.cap));
     }

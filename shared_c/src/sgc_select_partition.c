@@ -237,21 +237,19 @@ static void update_blocks(sgc_partition_state *st, const sgc_part_obs *obs, uint
 }
 
 /* Cold estimate: one moment pass; thresholds from the Laplace model of each
- * region (b_r = its mean |g|) with one common t: sum n_r exp(-t/b_r) = k. */
-static sgc_status cold_estimate(sgc_partition_state *st, const float *g, uint32_t n,
-                                uint32_t k, sgc_part_obs *obs)
+ * region (b_r = its mean |g|) with one common t: sum n_r exp(-t/b_r) = k.
+ * A NaN/Inf leaves the thresholds at 0; the streaming pass then reports it. */
+static void cold_estimate(sgc_partition_state *st, const float *g, uint32_t n, uint32_t k,
+                          sgc_part_obs *obs)
 {
-    uint32_t nb = block_count(n), b, r, it, bad = 0u;
+    uint32_t nb = block_count(n), b, r, it;
     float nr[2] = {0.0f, 0.0f}, sum[2] = {0.0f, 0.0f}, br[2], t;
     obs_reset(obs, st);
     for (b = 0u; b < nb; ++b) {
         uint32_t from = block_start(b, n), to = block_start(b + 1u, n);
         float s;
-        bad |= sgc_sums(g, from, to, &s, &obs->block_sum[b]);
+        sgc_sums(g, from, to, &s, &obs->block_sum[b]);
         obs->block_seen[b] = to - from;
-    }
-    if (bad != 0u) {
-        return SGC_E_NONFINITE;
     }
     update_blocks(st, obs, n, 1);
     for (b = 0u; b < nb; ++b) {
@@ -286,7 +284,6 @@ static sgc_status cold_estimate(sgc_partition_state *st, const float *g, uint32_
         st->scale[r] = br[r];
     }
     st->n = n;
-    return SGC_OK;
 }
 
 /* Smallest normalised key among the selected entries (they are a subsequence
@@ -352,10 +349,7 @@ sgc_status sgc_run_partition(sgc_partition_state *st, const sgc_job *job)
     band = sgc_band_make(job->k, job->opt.tol, job->cap);
     if (cold) {
         sgc_partition_init(&next);
-        if (cold_estimate(&next, job->g, job->n, job->k, obs) != SGC_OK) {
-            ++job->info->passes;
-            return SGC_E_NONFINITE;
-        }
+        cold_estimate(&next, job->g, job->n, job->k, obs);
         ++job->info->passes;
     }
     for (attempt = 0u; attempt < 2u; ++attempt) {

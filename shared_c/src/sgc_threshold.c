@@ -62,46 +62,37 @@ float sgc_count_target(const sgc_band *band, uint32_t cap)
  * which is soft-float on Cortex-M. */
 #define SGC_SUM_BLOCK 4096u
 #define SGC_LANES 8u
-#define SGC_FLT_MAX 3.40282347e38f
 
-SGC_HOT_LOOP uint32_t sgc_sums(const float *g, uint32_t from, uint32_t to, float *sum,
-                               float *sum_abs)
+SGC_HOT_LOOP void sgc_sums(const float *g, uint32_t from, uint32_t to, float *sum,
+                           float *sum_abs)
 {
     float tot = 0.0f, tot_abs = 0.0f;
-    uint32_t i = from, bad = 0u;
+    uint32_t i = from;
     while (i < to) {
         uint32_t end = to - i > SGC_SUM_BLOCK ? i + SGC_SUM_BLOCK : to, j;
         float s[SGC_LANES] = {0}, a[SGC_LANES] = {0}, bs = 0.0f, ba = 0.0f;
-        uint32_t x[SGC_LANES] = {0};
-        /* float compares and selects only: this loop vectorises, each lane
-         * keeping its own order of additions; !(|v| <= FLT_MAX) flags NaN
-         * and Inf */
+        /* float compare and select only: this loop vectorises, each lane
+         * keeping its own order of additions */
         for (; i + SGC_LANES <= end; i += SGC_LANES) {
             const float *p = g + i;
             for (j = 0u; j < SGC_LANES; ++j) {
-                float v = p[j], av = v < 0.0f ? -v : v;
-                s[j] += v;
-                a[j] += av;
-                x[j] |= (uint32_t)!(av <= SGC_FLT_MAX);
+                s[j] += p[j];
+                a[j] += p[j] < 0.0f ? -p[j] : p[j];
             }
         }
         for (; i < end; ++i) {
-            float v = g[i], av = v < 0.0f ? -v : v;
-            bs += v;
-            ba += av;
-            bad |= (uint32_t)!(av <= SGC_FLT_MAX);
+            bs += g[i];
+            ba += g[i] < 0.0f ? -g[i] : g[i];
         }
         for (j = 0u; j < SGC_LANES; ++j) {
             bs += s[j];
             ba += a[j];
-            bad |= x[j];
         }
         tot += bs;
         tot_abs += ba;
     }
     *sum = tot;
     *sum_abs = tot_abs;
-    return bad;
 }
 
 /* The rare path: store the entries of g[from..to) with key >= tkey. Since

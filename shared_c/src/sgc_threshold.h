@@ -51,9 +51,10 @@ sgc_band sgc_band_make(uint32_t k, float tol, uint32_t cap);
 float sgc_count_target(const sgc_band *band, uint32_t cap);
 
 /* One read of g[from..to): *sum = sum of g, *sum_abs = sum of |g| (in float,
- * blocked so the error stays small), and a non-zero return when the range
- * holds a NaN or Inf. The moment pass of laplace and of a cold partition. */
-uint32_t sgc_sums(const float *g, uint32_t from, uint32_t to, float *sum, float *sum_abs);
+ * blocked so the error stays small). A NaN or Inf makes the sums non-finite
+ * (so can a huge finite range); callers go on to a counting pass, which
+ * tells the two apart. The moment pass of laplace and of a cold partition. */
+void sgc_sums(const float *g, uint32_t from, uint32_t to, float *sum, float *sum_abs);
 
 /* Scans g[from..to): every entry with magnitude key >= tkey is counted in
  * *total and, while *total < c->cap, stored with the key of |g| * key_scale

@@ -1,0 +1,438 @@
+"""The serial gateway: UART-attached boards joined to an MQTT training job.
+
+``sparrow gateway --board socket://127.0.0.1:5555 --board /dev/ttyUSB0 ...``
+opens each board with pyserial's ``serial_for_url`` and gives it its own
+MQTT identity (client id, topics, status and Last Will), as if the board
+were an agent itself (docs/gateway.md). The gateway is a residual-free
+relay: the board keeps its weights, residual memory and shard; the gateway
+only translates between the board's link protocol (docs/firmware.md) and
+the host's topics (docs/TOPICS.md):
+
+==============================  ==============================================
+board -> gateway                gateway -> MQTT
+==============================  ==============================================
+``HELLO`` (text: board, n, k,   ``HELLO`` (``control.Hello``: the shard size,
+shard, stack)                   no sparse-delta capability) on ``control/<dev>``
+``SPARSE_UPDATE`` of round R    the same bytes on ``update/<dev>``, QoS 1
+==============================  ==============================================
+
+==============================  ==============================================
+MQTT -> gateway                 gateway -> board
+==============================  ==============================================
+model frames, ``sync/<dev>``    kept: the model of the newest version (dense
+                                fp32/fp16 replaces it, a sparse delta of the
+                                next version is added, a gap asks RESYNC)
+``ROUND_OPEN`` of round R       the model of version R as ``DENSE_MODEL``
+                                segments of round R that fit the link MTU
+``ACK``                         counted
+==============================  ==============================================
+
+The board's identity is the ``device_id`` its own frames carry, so its
+update frames go to MQTT unchanged (byte for byte, CRC and all).
+
+Resilience: a board that resets says HELLO; the gateway re-announces it to
+the host and sends it the model of the open round again (a model download
+cut short by the HELLO is started afresh). A broker that restarts is
+reconnected to by the transport (agent/transport.py), whose paho client
+keeps every QoS 1 message it has not had acknowledged: an update the
+gateway has acknowledged to its board is published, never dropped. The
+last update is kept, and sent again when its round is announced again.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+import sgc
+
+from sparrow.agent import control
+from sparrow.agent.config import BrokerConfig
+from sparrow.agent.gateway_link import MTU, SerialLink
+from sparrow.agent.transport import Topics, Transport
+
+__all__ = ["BoardBridge", "BoardInfo", "Gateway", "model_segments", "parse_board_hello"]
+
+log = logging.getLogger(__name__)
+
+#: Serial settings of the boards (ignored by socket:// ports).
+DEFAULT_BAUDRATE = 115200
+#: Read timeout of a port: the granularity of the bridge's loop.
+READ_TIMEOUT_S = 0.02
+#: Longest wait for a board to acknowledge one frame before the download is retried.
+SEND_TIMEOUT_S = 10.0
+#: Pause before retrying a model download that timed out (the board may be off).
+RETRY_PAUSE_S = 1.0
+
+_HEADER_AND_CRC = 52  # sgc frame header (48) + CRC-32C (4), no HMAC tag
+
+
+def model_segments(n_params: int, mtu: int = MTU) -> list[tuple[int, int]]:
+    """``(first, stop)`` of each ``DENSE_MODEL`` segment that fits the link MTU.
+
+    C = ceil(N / per_frame) segments of S = ceil(N / C) values: the rule the
+    firmware uses to place segment i at i * S (docs/firmware.md).
+
+    Raises
+    ------
+    ValueError
+        For ``n_params < 1`` or an MTU too small for one value.
+    """
+    per_frame = (mtu - _HEADER_AND_CRC) // 4
+    if n_params < 1 or per_frame < 1:
+        raise ValueError(f"cannot segment {n_params} parameters into frames of {mtu} bytes")
+    count = -(-n_params // per_frame)
+    size = -(-n_params // count)
+    return [(i * size, min(n_params, (i + 1) * size)) for i in range(count)]
+
+
+@dataclass(frozen=True)
+class BoardInfo:
+    """What a board says about itself in its HELLO (``key=value`` text)."""
+
+    board: str
+    model: str
+    n: int
+    k: int
+    shard: int
+    stack: int
+
+
+def parse_board_hello(payload: bytes) -> BoardInfo:
+    """Parse the firmware's HELLO text, e.g. ``board=mps2-an386 model=cnn1d_watch n=3319 ...``.
+
+    Raises
+    ------
+    ValueError
+        When a field is missing or a number does not parse.
+    """
+    try:
+        fields = dict(part.split("=", 1) for part in payload.decode("ascii").split())
+        return BoardInfo(board=fields["board"], model=fields["model"], n=int(fields["n"]),
+                         k=int(fields["k"]), shard=int(fields["shard"]), stack=int(fields["stack"]))
+    except (UnicodeDecodeError, ValueError, KeyError) as exc:
+        raise ValueError(f"board HELLO {payload[:80]!r} does not parse: {exc}") from None
+
+
+@dataclass
+class BridgeStats:
+    """What one bridge has relayed (all cumulative)."""
+
+    hellos: int = 0
+    models_sent: int = 0
+    downloads_aborted: int = 0
+    updates_relayed: int = 0
+    updates_repeated: int = 0
+    resyncs: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+class BoardBridge:
+    """One board behind the gateway: its port, its link, its MQTT identity.
+
+    Parameters
+    ----------
+    url : str
+        pyserial URL of the board (``/dev/ttyUSB0``, ``socket://host:port``).
+    broker : BrokerConfig
+        Broker and job.
+    baudrate : int
+        Serial speed (a socket port ignores it).
+    open_port : callable(url, baudrate, timeout) -> port, optional
+        Opens the port; ``serial.serial_for_url`` by default.
+    """
+
+    def __init__(self, url: str, broker: BrokerConfig, baudrate: int = DEFAULT_BAUDRATE,
+                 open_port: Callable[..., Any] | None = None) -> None:
+        if open_port is None:
+            import serial
+            open_port = serial.serial_for_url
+        self.url = url
+        self.broker = broker
+        self.topics = Topics(broker.job)
+        self.port = open_port(url, baudrate=baudrate, timeout=READ_TIMEOUT_S)
+        self.link = SerialLink(self.port)
+        self.device: int | None = None
+        self.info: BoardInfo | None = None
+        self.transport: Transport | None = None
+        self.events: queue.Queue[tuple[str, str, Any]] = queue.Queue()
+        self.model: np.ndarray | None = None
+        self.version = 0
+        self.pointer: tuple[int, control.RoundOpen] | None = None
+        self.board_round = 0
+        self.last_update: tuple[int, bytes] | None = None
+        self.resync_asked_for = -1
+        self.done = False
+        self.retry_at = 0.0
+        self.seq = 0
+        self.stats = BridgeStats()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"bridge {url}", daemon=True)
+
+    # -- life cycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the bridge's thread (it waits for the board's HELLO)."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread, mark the board offline and close its port."""
+        self._stop.set()
+        self._thread.join(timeout=SEND_TIMEOUT_S + 5)
+        if self.transport is not None:
+            self.transport.wait_published(5.0)
+            self.transport.stop()
+        self.port.close()
+
+    def wait_online(self, timeout: float) -> bool:
+        """Wait until the board said HELLO and its MQTT client connected."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.transport is not None and self.transport.connected.is_set():
+                return True
+            time.sleep(0.02)
+        return False
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._step()
+            except Exception:  # noqa: BLE001 - one bad event must not kill the board's bridge
+                log.exception("%s: bridge error", self.url)
+                time.sleep(RETRY_PAUSE_S)
+
+    def _step(self) -> None:
+        got = self.link.receive(READ_TIMEOUT_S)
+        if got is not None:
+            self._from_board(*got)
+        while True:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                break
+            self._from_host(*event)
+        if self._board_needs_model() and time.monotonic() >= self.retry_at:
+            self._send_model()
+
+    # -- board -> MQTT ------------------------------------------------------------
+
+    def _from_board(self, frame: sgc.Frame, raw: bytes) -> None:
+        if frame.msg_type == sgc.MSG_HELLO:
+            self._on_hello(frame)
+        elif self.device is None:
+            log.warning("%s: frame type %d before the board's HELLO, ignored", self.url, frame.msg_type)
+        elif frame.msg_type == sgc.MSG_SPARSE_UPDATE:
+            self.last_update = (int(frame.round), raw)
+            self._publish(self.topics.update(self.device), raw)
+            self.stats.updates_relayed += 1
+        else:
+            log.warning("%s: board sent frame type %d, ignored", self.url, frame.msg_type)
+
+    def _on_hello(self, frame: sgc.Frame) -> None:
+        try:
+            info = parse_board_hello(bytes(frame.payload))
+        except ValueError as exc:
+            log.warning("%s: %s", self.url, exc)
+            return
+        device = int(frame.device_id)
+        if self.device is not None and device != self.device:
+            log.error("%s: board now says it is device %d, not %d; ignored (restart the gateway "
+                      "to bridge another board on this port)", self.url, device, self.device)
+            return
+        self.info = info
+        self.stats.hellos += 1
+        self.board_round = 0
+        self.last_update = None
+        log.info("%s: HELLO from device %d: %s", self.url, device, info)
+        if self.device is None:
+            self.device = device
+            self.link.device_id = device
+            self._connect()
+        else:
+            self._hello_to_host()
+
+    def _connect(self) -> None:
+        assert self.device is not None
+        me = self.device
+        self.transport = Transport(
+            self.broker, client_id=f"sparrow-{self.broker.job}-gateway-{me}", status_name=str(me),
+            subscriptions=[(self.topics.model, 1), (self.topics.sync(me), 1), (self.topics.round, 1),
+                           (self.topics.ack(me), 0)],
+            on_frame=lambda t, f: self.events.put(("frame", t, f)),
+            on_text=lambda t, p: None,
+            on_error=lambda t, e: self.events.put(("error", t, e)),
+            on_connected=lambda present: self.events.put(("connected", "", present)),
+        )
+        self.transport.start(wait_s=None)
+
+    def _hello_to_host(self) -> None:
+        assert self.device is not None and self.info is not None
+        # A board applies dense models only: no sparse-delta capability.
+        hello = control.Hello(num_samples=self.info.shard, capabilities=0)
+        self._send_control(sgc.MSG_HELLO, hello.pack())
+        if self.model is None:
+            self._resync(0)
+
+    def _resync(self, have: int) -> None:
+        if self.resync_asked_for == have:
+            return
+        self.resync_asked_for = have
+        self.stats.resyncs += 1
+        self._send_control(sgc.MSG_RESYNC, control.Resync(have).pack())
+
+    def _send_control(self, msg_type: int, payload: bytes) -> None:
+        assert self.device is not None
+        self._publish(self.topics.control(self.device),
+                      sgc.encode_control(msg_type, payload, device_id=self.device))
+
+    def _publish(self, topic: str, frame: bytes) -> None:
+        assert self.transport is not None
+        self.transport.publish_frame(topic, frame)
+
+    # -- MQTT -> board --------------------------------------------------------------
+
+    def _from_host(self, kind: str, topic: str, data: Any) -> None:
+        if kind == "connected":
+            self._hello_to_host()
+        elif kind == "error":
+            log.warning("%s: bad chunk on %s: %s", self.url, topic, data)
+        else:
+            try:
+                self._on_frame(sgc.decode(data), data)
+            except (sgc.Error, ValueError) as exc:
+                log.warning("%s: bad frame on %s: %s", self.url, topic, exc)
+
+    def _on_frame(self, frame: sgc.Frame, data: bytes) -> None:
+        kind = frame.msg_type
+        if kind in (sgc.MSG_DENSE_MODEL, sgc.MSG_SPARSE_MODEL_DELTA):
+            self._on_model(frame, data)
+        elif kind == sgc.MSG_ROUND_OPEN:
+            self._on_round(int(frame.round), control.RoundOpen.unpack(bytes(frame.payload)))
+        elif kind == sgc.MSG_ACK:
+            self.stats.outcomes[control.Ack.unpack(bytes(frame.payload)).outcome] += 1
+
+    def _on_model(self, frame: sgc.Frame, data: bytes) -> None:
+        if self.info is not None and frame.n != self.info.n:
+            raise ValueError(f"model frame has n={frame.n}; the board's model has {self.info.n}")
+        version = int(frame.round)
+        if frame.msg_type == sgc.MSG_DENSE_MODEL:
+            self.model = np.array(frame.values, dtype=np.float32, copy=True)
+            self.version = version
+            self.resync_asked_for = -1
+        elif self.model is not None and version == self.version + 1:
+            sgc.decode_into(data, self.model)
+            self.version = version
+            self.resync_asked_for = -1
+        elif self.model is None or version > self.version + 1:
+            self._resync(self.version)
+
+    def _on_round(self, rnd: int, pointer: control.RoundOpen) -> None:
+        if pointer.done:
+            self.done = True
+            log.info("%s: the host finished the job", self.url)
+            return
+        again = self.pointer is not None and self.pointer[0] == rnd
+        self.pointer = (rnd, pointer)
+        if again and self.last_update is not None and self.last_update[0] == rnd:
+            # The round was announced again: our update may not have reached the host.
+            assert self.device is not None
+            self._publish(self.topics.update(self.device), self.last_update[1])
+            self.stats.updates_repeated += 1
+        if self.model is None or self.version != pointer.model_version:
+            self._resync(self.version)
+
+    def _board_needs_model(self) -> bool:
+        if self.done or self.device is None or self.pointer is None or self.model is None:
+            return False
+        rnd, pointer = self.pointer
+        return self.version == pointer.model_version and self.board_round != rnd
+
+    def _next_seq(self) -> int:
+        self.seq = self.seq % 0xFFFFFFFF + 1
+        return self.seq
+
+    def _hello_waiting(self) -> bool:
+        return any(f.msg_type == sgc.MSG_HELLO for f, _ in self.link.pending())
+
+    def _send_model(self) -> None:
+        """Download the model of the open round to the board, segment by segment."""
+        assert self.model is not None and self.pointer is not None and self.device is not None
+        rnd = self.pointer[0]
+        pieces = model_segments(self.model.size)
+        try:
+            for i, (first, stop) in enumerate(pieces):
+                frame = sgc.encode_dense(self.model[first:stop], round=rnd, seq=self._next_seq(),
+                                         segment_id=i, segment_count=len(pieces), device_id=self.device)
+                if not self.link.send(frame, timeout=SEND_TIMEOUT_S, abort=self._hello_waiting):
+                    # The board reset mid-download: take its HELLO, then start again.
+                    self.stats.downloads_aborted += 1
+                    return
+        except TimeoutError as exc:
+            log.warning("%s: model download of round %d failed: %s", self.url, rnd, exc)
+            self.retry_at = time.monotonic() + RETRY_PAUSE_S
+            return
+        self.board_round = rnd
+        self.stats.models_sent += 1
+
+
+class Gateway:
+    """Bridges one or more boards, each with its own MQTT identity.
+
+    Parameters
+    ----------
+    urls : list of str
+        pyserial URLs, one per board.
+    broker : BrokerConfig
+        Broker and job.
+    baudrate : int
+        Serial speed of every board.
+    """
+
+    def __init__(self, urls: list[str], broker: BrokerConfig, baudrate: int = DEFAULT_BAUDRATE) -> None:
+        if not urls:
+            raise ValueError("the gateway needs at least one board (--board URL)")
+        if len(set(urls)) != len(urls):
+            raise ValueError(f"a board URL is given twice: {urls}")
+        self.bridges: list[BoardBridge] = []
+        try:
+            for url in urls:
+                self.bridges.append(BoardBridge(url, broker, baudrate))
+        except Exception:
+            for bridge in self.bridges:
+                bridge.port.close()
+            raise
+
+    def start(self) -> None:
+        """Start every bridge."""
+        for bridge in self.bridges:
+            bridge.start()
+
+    def stop(self) -> None:
+        """Stop every bridge (their status goes ``offline``)."""
+        for bridge in self.bridges:
+            bridge.stop()
+
+    @property
+    def done(self) -> bool:
+        """True once every bridged board has heard that the job is finished."""
+        return all(bridge.done for bridge in self.bridges)
+
+    def report(self) -> list[dict[str, Any]]:
+        """Per board: url, device id, what it said in its HELLO, what was relayed."""
+        rows = []
+        for bridge in self.bridges:
+            stats = bridge.stats
+            rows.append({"url": bridge.url, "device_id": bridge.device,
+                         "board": bridge.info.board if bridge.info else None,
+                         "hellos": stats.hellos, "models_sent": stats.models_sent,
+                         "downloads_aborted": stats.downloads_aborted,
+                         "updates_relayed": stats.updates_relayed, "updates_repeated": stats.updates_repeated,
+                         "resyncs": stats.resyncs, "outcomes": dict(stats.outcomes),
+                         "link": vars(bridge.link.counters)})
+        return rows

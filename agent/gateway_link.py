@@ -1,0 +1,232 @@
+"""The gateway's side of a board's UART link (the twin of firmware/link/).
+
+A packet on the wire is ``COBS(frame) 0x00`` where ``frame`` is one whole
+Sparrow frame with its own CRC-32C (docs/firmware.md, "The UART link"). The
+delimiter lets a receiver that joins mid-stream, or loses bytes to line
+noise, resynchronise at the next zero; ``sgc.decode`` rejects a packet whose
+bits were flipped. Reliability is stop-and-wait: every frame but ``ACK`` is
+answered by an ``ACK`` carrying its ``seq`` and ``round``; the sender repeats
+its frame every :data:`RETRY_S` until that ACK arrives; the receiver
+acknowledges duplicates but delivers each ``seq`` once, and a ``HELLO``
+clears that memory (its sender has just reset and counts from 1 again).
+
+The port is anything with pyserial's ``read(n)``/``write(b)`` and a read
+timeout, so ``serial.serial_for_url("/dev/ttyUSB0")`` and
+``serial.serial_for_url("socket://127.0.0.1:5555")`` both serve.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import sgc
+
+__all__ = ["LinkCounters", "MTU", "RETRY_S", "SerialLink", "cobs_decode", "cobs_encode"]
+
+#: Largest frame either way (LINK_MTU of firmware/link/link.h).
+MTU = 1024
+#: Time without an ACK after which the outstanding frame is sent again.
+RETRY_S = 0.2
+#: Bytes read from the port per call (a 1 KB frame and its ACK fit).
+_READ_BYTES = 4096
+
+
+def cobs_encode(data: bytes) -> bytes:
+    """``COBS(data)`` followed by the ``0x00`` delimiter.
+
+    Each block is a code byte (1 + the non-zero bytes that follow, at most
+    254 of them) standing in for the zero that ends the block; a full block
+    (code 0xFF) stands for no zero. Byte for byte what firmware/link/cobs.c
+    writes.
+    """
+    out = bytearray()
+    block = bytearray()
+    after_full_block = False
+    for byte in data:
+        if byte:
+            block.append(byte)
+            after_full_block = False
+            if len(block) == 254:
+                out.append(0xFF)
+                out += block
+                block.clear()
+                after_full_block = True
+        else:
+            out.append(len(block) + 1)
+            out += block
+            block.clear()
+            after_full_block = False
+    if block or not after_full_block:
+        out.append(len(block) + 1)
+        out += block
+    out.append(0)
+    return bytes(out)
+
+
+def cobs_decode(packet: bytes) -> bytes:
+    """Decode one packet (without its delimiter).
+
+    Raises
+    ------
+    ValueError
+        For a zero byte inside the packet or a block running past its end.
+    """
+    out = bytearray()
+    pos = 0
+    while pos < len(packet):
+        code = packet[pos]
+        if code == 0 or pos + code > len(packet):
+            raise ValueError("malformed COBS packet")
+        out += packet[pos + 1:pos + code]
+        pos += code
+        if code < 0xFF and pos < len(packet):
+            out.append(0)
+    return bytes(out)
+
+
+@dataclass
+class LinkCounters:
+    """What a :class:`SerialLink` has seen and done."""
+
+    rx_frames: int = 0
+    rx_dropped: int = 0
+    rx_dup: int = 0
+    tx_frames: int = 0
+    tx_retries: int = 0
+
+
+class SerialLink:
+    """Reliable Sparrow frames over one serial port.
+
+    Parameters
+    ----------
+    port : serial.Serial-like
+        An open port with a short read timeout (tens of milliseconds).
+    device_id : int
+        Written into the ACKs this side sends.
+    """
+
+    def __init__(self, port: Any, device_id: int = 0) -> None:
+        self.port = port
+        self.device_id = device_id
+        self.counters = LinkCounters()
+        self._buffer = bytearray()
+        self._discarding = False
+        self._last_rx_seq: int | None = None
+        self._acks: set[tuple[int, int]] = set()
+        self._inbox: list[tuple[sgc.Frame, bytes]] = []
+
+    # -- receiving ----------------------------------------------------------
+
+    def pump(self) -> None:
+        """Read what the port holds (waiting at most its timeout) and handle each packet."""
+        data = self.port.read(_READ_BYTES)
+        if data:
+            self._feed(bytes(data))
+
+    def _feed(self, data: bytes) -> None:
+        parts = data.split(b"\x00")
+        for i, part in enumerate(parts):
+            if not self._discarding:
+                self._buffer += part
+                if len(self._buffer) > 2 * MTU:
+                    # Longer than any COBS-coded frame: noise. Skip to the next delimiter.
+                    self._buffer.clear()
+                    self._discarding = True
+                    self.counters.rx_dropped += 1
+            if i == len(parts) - 1:
+                return
+            packet = bytes(self._buffer)
+            self._buffer.clear()
+            self._discarding = False
+            if packet:
+                self._take(packet)
+
+    def _take(self, packet: bytes) -> None:
+        try:
+            raw = cobs_decode(packet)
+            frame = sgc.decode(raw)
+        except (ValueError, sgc.Error):
+            self.counters.rx_dropped += 1
+            return
+        self.counters.rx_frames += 1
+        if frame.msg_type == sgc.MSG_ACK:
+            self._acks.add((frame.seq, frame.round))
+            return
+        self._write(sgc.encode_control(sgc.MSG_ACK, device_id=self.device_id, round=frame.round,
+                                       seq=frame.seq))
+        if frame.msg_type == sgc.MSG_HELLO:
+            self._last_rx_seq = None
+        if frame.seq == self._last_rx_seq:
+            self.counters.rx_dup += 1
+            return
+        self._last_rx_seq = frame.seq
+        self._inbox.append((frame, raw))
+
+    def receive(self, timeout: float) -> tuple[sgc.Frame, bytes] | None:
+        """The next new frame (already acknowledged) and its bytes, or None after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while not self._inbox:
+            self.pump()
+            if time.monotonic() >= deadline:
+                break
+        return self._inbox.pop(0) if self._inbox else None
+
+    # -- sending ------------------------------------------------------------
+
+    def _write(self, frame: bytes) -> None:
+        self.port.write(cobs_encode(frame))
+
+    def send(self, frame: bytes, timeout: float = 10.0,
+             abort: Callable[[], bool] | None = None) -> bool:
+        """Send a frame and repeat it every :data:`RETRY_S` until its ACK arrives.
+
+        Frames that arrive meanwhile are kept for :meth:`receive`.
+
+        Parameters
+        ----------
+        frame : bytes
+            A whole Sparrow frame of at most :data:`MTU` bytes.
+        timeout : float
+            Give up after this many seconds.
+        abort : callable, optional
+            Checked after every read; when it returns True the send stops
+            (returns False), e.g. because the board said HELLO meanwhile.
+
+        Returns
+        -------
+        bool
+            True when acknowledged, False when aborted.
+
+        Raises
+        ------
+        ValueError
+            For a frame longer than :data:`MTU`.
+        TimeoutError
+            When no ACK arrives within ``timeout`` seconds.
+        """
+        if len(frame) > MTU:
+            raise ValueError(f"frame of {len(frame)} bytes exceeds the link MTU of {MTU}")
+        header = sgc.decode(frame)
+        key = (header.seq, header.round)
+        self._acks.discard(key)
+        self.counters.tx_frames += 1
+        deadline = time.monotonic() + timeout
+        while True:
+            self._write(frame)
+            resend_at = time.monotonic() + RETRY_S
+            while time.monotonic() < resend_at:
+                self.pump()
+                if key in self._acks:
+                    self._acks.discard(key)
+                    return True
+                if abort is not None and abort():
+                    return False
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"no ACK for seq {header.seq} round {header.round} in {timeout} s")
+            self.counters.tx_retries += 1
+
+    def pending(self) -> list[tuple[sgc.Frame, bytes]]:
+        """Frames received but not yet taken by :meth:`receive` (read-only view)."""
+        return list(self._inbox)
