@@ -6,7 +6,8 @@ delimiter lets a receiver that joins mid-stream, or loses bytes to line
 noise, resynchronise at the next zero; ``sgc.decode`` rejects a packet whose
 bits were flipped. Reliability is stop-and-wait: every frame but ``ACK`` is
 answered by an ``ACK`` carrying its ``seq`` and ``round``; the sender repeats
-its frame every :data:`RETRY_S` until that ACK arrives; the receiver
+its frame until that ACK arrives (the board every 200 ms; this side at twice
+the smoothed ACK time, at least :data:`RETRY_S`); the receiver
 acknowledges duplicates but delivers each ``seq`` once, and a ``HELLO``
 clears that memory (its sender has just reset and counts from 1 again).
 
@@ -22,12 +23,15 @@ from typing import Any, Callable
 
 import sgc
 
-__all__ = ["LinkCounters", "MTU", "RETRY_S", "SerialLink", "cobs_decode", "cobs_encode"]
+__all__ = ["LinkCounters", "MAX_RETRY_S", "MTU", "RETRY_S", "SerialLink", "cobs_decode", "cobs_encode"]
 
 #: Largest frame either way (LINK_MTU of firmware/link/link.h).
 MTU = 1024
-#: Time without an ACK after which the outstanding frame is sent again.
+#: Shortest time without an ACK after which the outstanding frame is sent again
+#: (LINK_RETRY_MS of the firmware).
 RETRY_S = 0.2
+#: Longest retransmission interval, however slow the board's answers were.
+MAX_RETRY_S = 2.0
 #: Bytes read from the port per call (a 1 KB frame and its ACK fit).
 _READ_BYTES = 4096
 
@@ -116,6 +120,22 @@ class SerialLink:
         self._last_rx_seq: int | None = None
         self._acks: set[tuple[int, int]] = set()
         self._inbox: list[tuple[sgc.Frame, bytes]] = []
+        self.srtt: float | None = None
+
+    @property
+    def retry_s(self) -> float:
+        """Current retransmission interval: twice the smoothed ACK time, within [RETRY_S, MAX_RETRY_S].
+
+        A board busy training, or an emulator sharing a loaded CPU, answers
+        slower than the firmware's 200 ms; resending sooner only queues more
+        copies in front of the first one.
+        """
+        if self.srtt is None:
+            return RETRY_S
+        return min(MAX_RETRY_S, max(RETRY_S, 2.0 * self.srtt))
+
+    def _measured(self, rtt: float) -> None:
+        self.srtt = rtt if self.srtt is None else 0.875 * self.srtt + 0.125 * rtt
 
     # -- receiving ----------------------------------------------------------
 
@@ -180,7 +200,7 @@ class SerialLink:
 
     def send(self, frame: bytes, timeout: float = 10.0,
              abort: Callable[[], bool] | None = None) -> bool:
-        """Send a frame and repeat it every :data:`RETRY_S` until its ACK arrives.
+        """Send a frame and repeat it every :attr:`retry_s` until its ACK arrives.
 
         Frames that arrive meanwhile are kept for :meth:`receive`.
 
@@ -213,19 +233,24 @@ class SerialLink:
         self._acks.discard(key)
         self.counters.tx_frames += 1
         deadline = time.monotonic() + timeout
+        first_try = True
         while True:
+            sent_at = time.monotonic()
             self._write(frame)
-            resend_at = time.monotonic() + RETRY_S
+            resend_at = sent_at + self.retry_s
             while time.monotonic() < resend_at:
                 self.pump()
                 if key in self._acks:
                     self._acks.discard(key)
+                    if first_try:  # Karn: an ACK after a resend is ambiguous
+                        self._measured(time.monotonic() - sent_at)
                     return True
                 if abort is not None and abort():
                     return False
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"no ACK for seq {header.seq} round {header.round} in {timeout} s")
             self.counters.tx_retries += 1
+            first_try = False
 
     def pending(self) -> list[tuple[sgc.Frame, bytes]]:
         """Frames received but not yet taken by :meth:`receive` (read-only view)."""

@@ -17,30 +17,38 @@ spread evenly over its steps (the first at step 0, the last at the final step)
 and at the ``--tail`` steps just before the final one. Each dump is that
 minibatch's gradient flattened, in parameter order, into one float32 vector:
 ``OUT/<model>_step<NNNNN>.npy``. ``OUT/manifest.json`` lists every file with
-its model, step, size and loss. The dumps before a model's last one are the
+its model, step, size and loss (a run with ``--models`` replaces only those
+models' entries). The dumps before a model's last one are the
 "earlier gradients of the same model" that warm a stateful selector; the tail
 makes the last few of them consecutive steps, as in real training.
 
 Run::
 
-    .venv/bin/python bench/gradients.py            # all three, under a minute here
+    .venv/bin/python bench/gradients.py            # all three: 1 min on 2 idle cores, more under load
     .venv/bin/python bench/gradients.py --quick    # cnn and mlp only, few steps
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import time
-from dataclasses import asdict, dataclass
-from typing import Callable
+import sys
 
-import numpy as np
-import torch
-from torch import nn
-from tqdm import tqdm
+# Run as a script, this folder heads sys.path, where bench/select.py would
+# shadow the standard library's `select` module (imported by torch through
+# subprocess). Drop the folder before anything else is imported.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
-from sparrow.agent.datasets import load
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from dataclasses import asdict, dataclass  # noqa: E402
+from typing import Callable  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from sparrow.agent.datasets import load  # noqa: E402
 
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "gradients")
 BATCH_SIZE = 64
@@ -157,14 +165,19 @@ def main(argv: list[str] | None = None) -> None:
     os.makedirs(args.out, exist_ok=True)
     models = [m for m in args.models if m != "wide_mlp"] if args.quick else args.models
     started = time.perf_counter()
-    manifest: list[Dump] = []
+    manifest_path = os.path.join(args.out, "manifest.json")
+    kept: list[dict] = []
+    if os.path.isfile(manifest_path):  # keep the entries of models not retrained now
+        with open(manifest_path) as fh:
+            kept = [entry for entry in json.load(fh) if entry["model"] not in models]
+    fresh: list[Dump] = []
     for name in models:
         plan = PLANS[name]
         steps = 40 if args.quick else plan.steps
-        manifest += train_and_dump(plan, steps, args.dumps, args.tail, args.out, args.seed)
-    with open(os.path.join(args.out, "manifest.json"), "w") as fh:
-        json.dump([asdict(d) for d in manifest], fh, indent=1)
-    print(f"{len(manifest)} gradients in {args.out} ({time.perf_counter() - started:.0f} s)")
+        fresh += train_and_dump(plan, steps, args.dumps, args.tail, args.out, args.seed)
+    with open(manifest_path, "w") as fh:
+        json.dump(kept + [asdict(d) for d in fresh], fh, indent=1)
+    print(f"{len(fresh)} gradients in {args.out} ({time.perf_counter() - started:.0f} s)")
 
 
 if __name__ == "__main__":

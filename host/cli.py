@@ -70,11 +70,13 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "
         flag = "--" + (prefix + field.name).replace("_", "-")
         dest = (prefix + field.name).replace("-", "_")
         default = field.default
+        text = f"{cls.__name__}.{field.name} (default {default!r}; docs/host.md)"
         if isinstance(default, bool):
-            group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None)
+            group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
             kind = type(default) if default is not None else str
-            group.add_argument(flag, dest=dest, type=kind, default=None, metavar=kind.__name__.upper())
+            group.add_argument(flag, dest=dest, type=kind, default=None, metavar=kind.__name__.upper(),
+                               help=text)
 
 
 def config_from_args(cls: type, table: dict[str, Any], args: argparse.Namespace, prefix: str = "") -> Any:

@@ -113,6 +113,9 @@ class Host:
         self.runlog = RunLog(self.config.run_dir, resume=self.resume, keep_rounds=self.book.round - 1)
         start = time.monotonic()
         self.transport.start()
+        if not self.resume:
+            # A pointer left by an earlier job of this name (e.g. its DONE) must not reach new nodes.
+            self.transport.clear_retained(self.topics.round)
         bar = self._progress_bar()
         try:
             self._wait_for_nodes()

@@ -80,8 +80,9 @@ const char *sgc_strerror(int status);
  * result is at most `cap` (index, value) pairs written to idx/vals with the
  * indices strictly ascending and *count set to how many were written; cap
  * must be at least k. exact and random return exactly k; laplace, partition
- * and dgc return between ceil(k(1-tol)) and min(cap, floor(k(1+tol))) (never
- * fewer than 1). Scratch memory comes from the caller, at least
+ * and dgc return between k and min(cap, k + floor(k tol)) entries, all those
+ * at or above a magnitude threshold, so they always hold the exact top-k
+ * (docs/methods.md). Scratch memory comes from the caller, at least
  * sgc_select_scratch_bytes(method, n, k) bytes, 4-byte aligned. A NaN or Inf
  * in g gives SGC_E_NONFINITE and writes no output and no state. */
 
@@ -239,7 +240,11 @@ size_t sgc_residual_scratch_bytes(const sgc_residual_config *cfg, uint32_t n);
 
 /* One error-feedback step: v = m*v + g (if momentum); residual += v or g;
  * select from the residual; quantise; subtract exactly what the receiver will
- * decode. idx/vals (capacity cap >= sgc_residual_k) receive the indices and
+ * decode. g may be NULL when the caller has already added the gradient into
+ * r->residual (in place: a board's backward pass accumulating into it needs
+ * no second n-float buffer); then a NaN/Inf in the residual gives
+ * SGC_E_NONFINITE and nothing is selected or subtracted (momentum > 0 needs
+ * g: SGC_E_NULL). idx/vals (capacity cap >= sgc_residual_k) receive the indices and
  * the decoded values; payload (may be NULL) receives the encoded values and
  * *scale the message scale. Invariant, exact in float32:
  * residual_after[i] + vals_sent[i] == residual_before[i] + added[i].

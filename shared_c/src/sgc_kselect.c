@@ -69,10 +69,13 @@ uint32_t sgc_kselect(uint32_t *a, uint32_t m, uint32_t j)
         lt = hi;
         i = lo;
         while (i < lt) {
-            if (a[i] > p) {
-                swap_keys(a, i++, gt++);
-            } else if (a[i] < p) {
-                swap_keys(a, i, --lt);
+            uint32_t x = a[i];
+            if (x > p) {
+                a[i++] = a[gt];
+                a[gt++] = x;
+            } else if (x < p) {
+                a[i] = a[--lt];
+                a[lt] = x;
             } else {
                 ++i;
             }

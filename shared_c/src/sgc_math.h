@@ -20,6 +20,23 @@
 #define SGC_HOT_LOOP
 #endif
 
+/* Before a short constant-trip loop over lanes: unrolled on builds that do
+ * not vectorise (-Os on a Cortex-M would otherwise keep the lane arrays in
+ * memory: a load and a store an element more), left to the vectoriser on
+ * the hosts above. */
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__x86_64__) && !defined(__aarch64__)
+#define SGC_UNROLL_LANES _Pragma("GCC unroll 8")
+#else
+#define SGC_UNROLL_LANES
+#endif
+
+/* A rare path kept out of its loop, so the loop keeps its registers. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SGC_NOINLINE __attribute__((noinline))
+#else
+#define SGC_NOINLINE
+#endif
+
 /* a * b as a size_t, 0 when the product does not fit (32-bit targets). */
 static inline size_t sgc_size_mul(uint32_t a, uint32_t b)
 {
@@ -62,11 +79,25 @@ static inline uint32_t sgc_nonfinite_bits(uint32_t key)
     return key + 0x00800000u;
 }
 
-/* 1 when key >= t, for keys and thresholds below 2^31 (every magnitude key
- * is): a signed compare, which SSE2 has and an unsigned one it has not. */
-static inline uint32_t sgc_key_ge(uint32_t key, uint32_t t)
+/* |x|: one instruction where the target has a float unit (vabs.f32 on
+ * Cortex-M4F, andps on x86-64), a bit clear elsewhere; no libm call. */
+static inline float sgc_fabs(float x)
 {
-    return (uint32_t)((int32_t)key >= (int32_t)t);
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_fabsf(x);
+#else
+    return sgc_u2f(sgc_key(x));
+#endif
+}
+
+/* Hit test for counting passes: OR sgc_hit_bits(key, tkey - 1) over keys and
+ * the result has SGC_NONFINITE_FLAG (the top bit) set iff some key >= tkey
+ * (keys and tkey in [0, 2^31]; tkey 0 gives tkey - 1 = UINT32_MAX, all hits).
+ * A subtract and an OR: two instructions on a Cortex-M, and it vectorises
+ * with plain SSE2/NEON. */
+static inline uint32_t sgc_hit_bits(uint32_t key, uint32_t tkey_minus_1)
+{
+    return tkey_minus_1 - key;
 }
 
 static inline int sgc_isfinite(float x)

@@ -2,7 +2,10 @@
  * momentum correction, momentum-factor masking and a density warm-up.
  *
  * One step: check that g and every updated entry stay finite (no state is
- * touched otherwise); v = m v + g; residual += v (or g); select k from the
+ * touched otherwise; without momentum the same read pass yields the moments
+ * laplace needs, so it skips its own); v = m v + g; residual += v (or g);
+ * or, with g NULL, take the residual as it is (a board whose backward pass
+ * accumulates straight into it needs no gradient buffer); select k from the
  * residual; quantise the selected values; decode them exactly as a receiver
  * will; subtract the decoded values. The codings make residual - decoded
  * exact in float32 (sgc_quant.c), so residual_after + sent equals
@@ -11,7 +14,8 @@
 #include "sgc.h"
 
 #include "sgc_math.h"
-#include "sgc_select_internal.h" /* SGC_SELECTORS */
+#include "sgc_select_internal.h"
+#include "sgc_threshold.h"
 
 #define SGC_RES_MAGIC 0x52455344u /* "RESD" */
 #define SGC_WARMUP_FACTOR 0.25f   /* density of warm-up stage s: 0.25^(s+1) */
@@ -141,39 +145,50 @@ sgc_status sgc_residual_reset(sgc_residual *r)
     return SGC_OK;
 }
 
-/* 1 when g and every entry the update would write are finite. */
+/* 1 when g and every entry the momentum update would write are finite. */
 static int update_is_finite(const sgc_residual *r, const float *g)
 {
-    uint32_t i;
+    uint32_t i, bad = 0u;
     float m = r->cfg.momentum;
     for (i = 0u; i < r->n; ++i) {
-        float add = r->velocity != NULL ? m * r->velocity[i] + g[i] : g[i];
-        if (!sgc_isfinite(g[i]) || !sgc_isfinite(add) || !sgc_isfinite(r->residual[i] + add)) {
-            return 0;
-        }
+        float add = m * r->velocity[i] + g[i];
+        bad |= sgc_nonfinite_bits(sgc_key(g[i])) | sgc_nonfinite_bits(sgc_key(add)) |
+               sgc_nonfinite_bits(sgc_key(r->residual[i] + add));
     }
-    return 1;
+    return (bad & SGC_NONFINITE_FLAG) == 0u;
 }
 
-static void accumulate(sgc_residual *r, const float *g)
+/* Adds g (through the velocity with momentum) into the residual after a
+ * check that writes nothing. Without momentum the check pass also yields
+ * the moments of the new residual (moments[0..1], for laplace; *known set). */
+static sgc_status accumulate(sgc_residual *r, const float *g, float *moments, int *known)
 {
     uint32_t i;
     if (r->velocity != NULL) {
         float m = r->cfg.momentum;
+        if (!update_is_finite(r, g)) {
+            return SGC_E_NONFINITE;
+        }
         for (i = 0u; i < r->n; ++i) {
             r->velocity[i] = m * r->velocity[i] + g[i];
             r->residual[i] += r->velocity[i];
         }
-    } else {
-        for (i = 0u; i < r->n; ++i) {
-            r->residual[i] += g[i];
-        }
+        return SGC_OK;
     }
+    if ((sgc_sums_added(r->residual, g, r->n, &moments[0], &moments[1]) &
+         SGC_NONFINITE_FLAG) != 0u) {
+        return SGC_E_NONFINITE;
+    }
+    for (i = 0u; i < r->n; ++i) {
+        r->residual[i] += g[i];
+    }
+    *known = 1;
+    return SGC_OK;
 }
 
-static sgc_status select_from_residual(sgc_residual *r, uint32_t k, void *scratch,
-                                       size_t bytes, uint32_t *idx, float *vals,
-                                       uint32_t cap, uint32_t *count)
+static sgc_status select_from_residual(sgc_residual *r, uint32_t k, const float *moments,
+                                       void *scratch, size_t bytes, uint32_t *idx,
+                                       float *vals, uint32_t cap, uint32_t *count)
 {
     sgc_select_options opt = r->cfg.select;
     /* random-k draws fresh positions each step; receivers derive the same
@@ -185,8 +200,8 @@ static sgc_status select_from_residual(sgc_residual *r, uint32_t k, void *scratc
                                     idx, vals, cap, count, NULL);
     }
 #endif
-    return sgc_select(r->cfg.method, r->residual, r->n, k, &opt, scratch, bytes, idx, vals,
-                      cap, count, NULL);
+    return sgc_select_moments(r->cfg.method, moments, r->residual, r->n, k, &opt, scratch,
+                              bytes, idx, vals, cap, count, NULL);
 }
 
 sgc_status sgc_residual_step(sgc_residual *r, const float *g, void *scratch,
@@ -197,13 +212,17 @@ sgc_status sgc_residual_step(sgc_residual *r, const float *g, void *scratch,
     uint32_t k, i, m;
     size_t sel_bytes, len, vcap;
     uint8_t *vbuf;
-    float s;
+    float s, moments[2];
+    int known = 0;
     sgc_status st;
-    if (r == NULL || g == NULL || idx == NULL || vals == NULL || count == NULL) {
+    if (r == NULL || idx == NULL || vals == NULL || count == NULL) {
         return SGC_E_NULL;
     }
     if (r->magic != SGC_RES_MAGIC) {
         return SGC_E_STATE;
+    }
+    if (g == NULL && r->velocity != NULL) {
+        return SGC_E_NULL; /* the velocity needs the gradient itself */
     }
     k = k_at(&r->cfg, r->n, r->step);
     if (cap < k) {
@@ -219,16 +238,25 @@ sgc_status sgc_residual_step(sgc_residual *r, const float *g, void *scratch,
     if (sgc_value_bytes(r->cfg.coding, k) > vcap) {
         return SGC_E_CAPACITY;
     }
-    if (!update_is_finite(r, g)) {
-        return SGC_E_NONFINITE;
+    if (g != NULL) {
+        st = accumulate(r, g, moments, &known);
+        if (st != SGC_OK) {
+            return st;
+        }
     }
-    accumulate(r, g);
-    st = select_from_residual(r, k, scratch, sel_bytes, idx, vals, cap, &m);
-    if (st == SGC_OK) {
+    /* with g NULL the caller already added the gradient into the residual;
+     * the selector's own NaN/Inf check then guards the step */
+    st = select_from_residual(r, k, known ? moments : NULL, scratch, sel_bytes, idx, vals,
+                              cap, &m);
+    if (st == SGC_OK && payload == NULL && r->cfg.coding == SGC_VAL_FP32) {
+        /* fp32 values decode to themselves: nothing to encode */
+        len = sgc_value_bytes(SGC_VAL_FP32, m);
+        s = 1.0f;
+    } else if (st == SGC_OK) {
         st = sgc_quantize(r->cfg.coding, vals, m, vbuf, vcap, &len, &s);
-    }
-    if (st == SGC_OK) {
-        st = sgc_dequantize(r->cfg.coding, vbuf, len, m, s, vals);
+        if (st == SGC_OK) {
+            st = sgc_dequantize(r->cfg.coding, vbuf, len, m, s, vals);
+        }
     }
     if (st != SGC_OK) {
         return st; /* unreachable for finite input; reported rather than hidden */

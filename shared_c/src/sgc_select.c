@@ -94,6 +94,7 @@ void sgc_job_init(sgc_job *job, const float *g, uint32_t n, uint32_t k,
     job->cap = cap;
     job->count = count;
     job->info = info != NULL ? info : local;
+    job->moments = NULL;
     job->info->passes = 0u;
     job->info->iterations = 0u;
     job->info->exact = 0u;
@@ -124,6 +125,16 @@ sgc_status sgc_select(sgc_method method, const float *g, uint32_t n, uint32_t k,
                       uint32_t *idx, float *vals, uint32_t cap, uint32_t *count,
                       sgc_select_info *info)
 {
+    return sgc_select_moments(method, NULL, g, n, k, opt, scratch, scratch_bytes, idx, vals,
+                              cap, count, info);
+}
+
+sgc_status sgc_select_moments(sgc_method method, const float *moments, const float *g,
+                              uint32_t n, uint32_t k, const sgc_select_options *opt,
+                              void *scratch, size_t scratch_bytes, uint32_t *idx,
+                              float *vals, uint32_t cap, uint32_t *count,
+                              sgc_select_info *info)
+{
     sgc_job job;
     sgc_select_info local;
     sgc_status st = sgc_job_check(g, n, k, opt, idx, vals, cap, count);
@@ -138,5 +149,6 @@ sgc_status sgc_select(sgc_method method, const float *g, uint32_t n, uint32_t k,
         return st;
     }
     sgc_job_init(&job, g, n, k, opt, scratch, idx, vals, cap, count, info, &local);
+    job.moments = moments;
     return methods[method].run(&job);
 }

@@ -49,8 +49,13 @@ sgc_status sgc_run_laplace(const sgc_job *job)
     sgc_cands c;
     sgc_band band;
     float sum, sum_abs, mu, b, t = 0.0f;
-    sgc_sums(job->g, 0u, job->n, &sum, &sum_abs);
-    job->info->passes = 1u;
+    if (job->moments != NULL) {
+        sum = job->moments[0];
+        sum_abs = job->moments[1];
+    } else {
+        sgc_sums(job->g, 0u, job->n, &sum, &sum_abs);
+        job->info->passes = 1u;
+    }
     mu = sum / (float)job->n;
     /* NaN/Inf make b non-finite: t stays 0 and the counting pass reports it */
     b = laplace_scale(mu, sum_abs / (float)job->n);

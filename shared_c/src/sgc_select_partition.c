@@ -72,13 +72,19 @@ static uint32_t region_of(const sgc_partition_state *st, uint32_t b)
     return ((st->key_mask >> b) & 1u) != 0u ? SGC_PART_KEY : SGC_PART_SPARSE;
 }
 
-/* Scratch: the candidate buffer, then the pass observations (kept off the
- * stack, which stays under 1 KB on the MCU builds). */
+/* Scratch: the candidate buffer, the pass observations, then the working
+ * copy of the predictor (all kept off the stack, which stays under 1 KB on
+ * the MCU builds). */
+typedef struct {
+    sgc_part_obs obs;
+    sgc_partition_state next;
+} sgc_part_work;
+
 size_t sgc_partition_scratch_bytes(uint32_t n, uint32_t k)
 {
     size_t cands = sgc_cands_bytes(sgc_cands_cap(n, k));
-    return cands == 0u || cands > SIZE_MAX - sizeof(sgc_part_obs) ? 0u
-                                                                   : cands + sizeof(sgc_part_obs);
+    return cands == 0u || cands > SIZE_MAX - sizeof(sgc_part_work) ? 0u
+                                                                    : cands + sizeof(sgc_part_work);
 }
 
 void sgc_partition_init(sgc_partition_state *st)
@@ -335,65 +341,76 @@ static void shift_thresholds(sgc_partition_state *st, const sgc_part_obs *obs,
     }
 }
 
+/* st NULL: a cold predictor that is thrown away afterwards. */
 sgc_status sgc_run_partition(sgc_partition_state *st, const sgc_job *job)
 {
-    sgc_partition_state next = *st;
     sgc_cands c;
     sgc_band band;
     sgc_part_cut cut;
     uint32_t iter_left = job->opt.max_iter, attempt;
-    int cold = next.n != job->n;
     uint32_t cap = sgc_cands_cap(job->n, job->k);
-    sgc_part_obs *obs = (sgc_part_obs *)(void *)((uint8_t *)job->scratch + sgc_cands_bytes(cap));
+    sgc_part_work *work = (sgc_part_work *)(void *)((uint8_t *)job->scratch +
+                                                    sgc_cands_bytes(cap));
+    sgc_part_obs *obs = &work->obs;
+    sgc_partition_state *next = &work->next;
+    int cold;
+    if (st != NULL) {
+        *next = *st;
+    } else {
+        sgc_partition_init(next);
+    }
+    cold = next->n != job->n;
     sgc_cands_bind(&c, job->scratch, cap);
     band = sgc_band_make(job->k, job->opt.tol, job->cap);
     if (cold) {
-        sgc_partition_init(&next);
-        cold_estimate(&next, job->g, job->n, job->k, obs);
+        sgc_partition_init(next);
+        cold_estimate(next, job->g, job->n, job->k, obs);
         ++job->info->passes;
     }
     for (attempt = 0u; attempt < 2u; ++attempt) {
-        cut = make_cut(&next);
-        stream(&next, job->g, job->n, &cut, &c, obs);
+        cut = make_cut(next);
+        stream(next, job->g, job->n, &cut, &c, obs);
         ++job->info->passes;
         if (obs->total == UINT32_MAX) {
             return SGC_E_NONFINITE;
         }
         if (obs->total >= band.lo && obs->total <= c.cap) {
             sgc_finish(&c, &band, &iter_left, 0, job->idx, job->vals, job->count, job->info);
-            learn(&next, obs, job->n, final_cut(&c, job->idx, *job->count), cold);
-            next.reestimates += (uint32_t)(attempt > 0u || cold);
-            ++next.steps;
-            *st = next;
+            learn(next, obs, job->n, final_cut(&c, job->idx, *job->count), cold);
+            next->reestimates += (uint32_t)(attempt > 0u || cold);
+            ++next->steps;
+            if (st != NULL) {
+                *st = *next;
+            }
             return SGC_OK;
         }
-        shift_thresholds(&next, obs, &band, c.cap);
+        shift_thresholds(next, obs, &band, c.cap);
         ++job->info->iterations;
     }
     /* still off: the generic search over g from the shifted thresholds */
     {
-        float t = next.threshold[0] < next.threshold[1] ? next.threshold[0] : next.threshold[1];
-        float b = 0.5f * (next.scale[0] + next.scale[1]);
+        float t = next->threshold[0] < next->threshold[1] ? next->threshold[0] : next->threshold[1];
+        float b = 0.5f * (next->scale[0] + next->scale[1]);
         sgc_status s = sgc_search(job->g, job->n, &band, t, b, iter_left, 0, &c, job->idx,
                                   job->vals, job->count, job->info);
         if (s != SGC_OK) {
             return s;
         }
-        next.threshold[0] = next.threshold[1] = job->info->threshold;
-        update_blocks(&next, obs, job->n, 0);
-        next.n = job->n;
-        ++next.reestimates;
-        ++next.steps;
-        *st = next;
+        next->threshold[0] = next->threshold[1] = job->info->threshold;
+        update_blocks(next, obs, job->n, 0);
+        next->n = job->n;
+        ++next->reestimates;
+        ++next->steps;
+        if (st != NULL) {
+            *st = *next;
+        }
         return SGC_OK;
     }
 }
 
 sgc_status sgc_run_partition_cold(const sgc_job *job)
 {
-    sgc_partition_state st;
-    sgc_partition_init(&st);
-    return sgc_run_partition(&st, job);
+    return sgc_run_partition(NULL, job);
 }
 
 sgc_status sgc_select_partition(sgc_partition_state *st, const float *g, uint32_t n,

@@ -10,14 +10,19 @@
 #include "sgc_kselect.h"
 #include "sgc_math.h"
 
-/* Elements tested at once before the rare store path is taken: the test loop
- * has a constant trip count and no store, so compilers unroll and vectorise
- * it. */
+/* Where the compiler vectorises (x86-64, AArch64), a counting pass first
+ * tests blocks of this many elements with no store and no branch, and only
+ * blocks with a hit take the scalar path. A scalar MCU gains nothing from
+ * it: its plain loop (load, clear the sign, compare, branch) is as short as
+ * the block test, and at the densities a node sends (1-5 %) most blocks
+ * would hold a hit and be scanned twice. */
+#if defined(__x86_64__) || defined(__aarch64__)
 #define SGC_COLLECT_BLOCK 64u
+#endif
 
 uint32_t sgc_cands_cap(uint32_t n, uint32_t k)
 {
-    uint64_t cap = 2u * (uint64_t)k + 64u;
+    uint64_t cap = 4u * (uint64_t)k + 64u;
     return cap < n ? (uint32_t)cap : n;
 }
 
@@ -37,17 +42,15 @@ void sgc_cands_bind(sgc_cands *c, void *scratch, uint32_t cap)
     c->over = w + 4u * (size_t)cap;
     c->cap = cap;
     c->len = 0u;
+    c->keep = 0u;
 }
 
 sgc_band sgc_band_make(uint32_t k, float tol, uint32_t cap)
 {
     sgc_band b;
     uint32_t d = (uint32_t)((float)k * tol);
-    if (d >= k) {
-        d = k - 1u;
-    }
     b.k = k;
-    b.lo = k - d;
+    b.lo = k;
     b.hi = (uint64_t)k + d > cap ? cap : k + d;
     return b;
 }
@@ -59,7 +62,9 @@ float sgc_count_target(const sgc_band *band, uint32_t cap)
 
 /* Elements summed in float before joining the running total: keeps the sum's
  * rounding error near (block + n / block) ulps without double arithmetic,
- * which is soft-float on Cortex-M. */
+ * which is soft-float on Cortex-M. Eight lanes: independent additions the
+ * compiler vectorises on a host and keeps in registers on a Cortex-M4F (one
+ * load, one vabs, two vadd an element). */
 #define SGC_SUM_BLOCK 4096u
 #define SGC_LANES 8u
 
@@ -71,19 +76,19 @@ SGC_HOT_LOOP void sgc_sums(const float *g, uint32_t from, uint32_t to, float *su
     while (i < to) {
         uint32_t end = to - i > SGC_SUM_BLOCK ? i + SGC_SUM_BLOCK : to, j;
         float s[SGC_LANES] = {0}, a[SGC_LANES] = {0}, bs = 0.0f, ba = 0.0f;
-        /* float compare and select only: this loop vectorises, each lane
-         * keeping its own order of additions */
         for (; i + SGC_LANES <= end; i += SGC_LANES) {
             const float *p = g + i;
+            SGC_UNROLL_LANES
             for (j = 0u; j < SGC_LANES; ++j) {
                 s[j] += p[j];
-                a[j] += p[j] < 0.0f ? -p[j] : p[j];
+                a[j] += sgc_fabs(p[j]);
             }
         }
         for (; i < end; ++i) {
             bs += g[i];
-            ba += g[i] < 0.0f ? -g[i] : g[i];
+            ba += sgc_fabs(g[i]);
         }
+        SGC_UNROLL_LANES
         for (j = 0u; j < SGC_LANES; ++j) {
             bs += s[j];
             ba += a[j];
@@ -95,50 +100,168 @@ SGC_HOT_LOOP void sgc_sums(const float *g, uint32_t from, uint32_t to, float *su
     *sum_abs = tot_abs;
 }
 
+SGC_HOT_LOOP uint32_t sgc_sums_added(const float *r, const float *g, uint32_t n,
+                                     float *sum, float *sum_abs)
+{
+    float tot = 0.0f, tot_abs = 0.0f;
+    uint32_t i = 0u, bad = 0u;
+    while (i < n) {
+        uint32_t end = n - i > SGC_SUM_BLOCK ? i + SGC_SUM_BLOCK : n, j;
+        float s[SGC_LANES] = {0}, a[SGC_LANES] = {0}, bs = 0.0f, ba = 0.0f;
+        for (; i + SGC_LANES <= end; i += SGC_LANES) {
+            SGC_UNROLL_LANES
+            for (j = 0u; j < SGC_LANES; ++j) {
+                float x = r[i + j] + g[i + j];
+                bad |= sgc_nonfinite_bits(sgc_key(g[i + j])) | sgc_nonfinite_bits(sgc_key(x));
+                s[j] += x;
+                a[j] += sgc_fabs(x);
+            }
+        }
+        for (; i < end; ++i) {
+            float x = r[i] + g[i];
+            bad |= sgc_nonfinite_bits(sgc_key(g[i])) | sgc_nonfinite_bits(sgc_key(x));
+            bs += x;
+            ba += sgc_fabs(x);
+        }
+        SGC_UNROLL_LANES
+        for (j = 0u; j < SGC_LANES; ++j) {
+            bs += s[j];
+            ba += a[j];
+        }
+        tot += bs;
+        tot_abs += ba;
+    }
+    *sum = tot;
+    *sum_abs = tot_abs;
+    return bad;
+}
+
+/* A counting pass in progress: what the rare path needs, passed by one
+ * pointer (few arguments keep the call from the test loop cheap on an MCU). */
+typedef struct {
+    sgc_cands *c;
+    uint32_t tkey;
+    float key_scale;
+    uint32_t cnt;
+    uint32_t bad;
+} sgc_scan;
+
 /* The rare path: store the entries of g[from..to) with key >= tkey. Since
  * tkey <= SGC_KEY_NONFINITE, every NaN/Inf is such an entry: the NaN check
- * happens here, and the vectorised test loop needs no second operation. */
-static uint32_t store_hits(const float *g, uint32_t from, uint32_t to, uint32_t tkey,
-                           float key_scale, sgc_cands *c, uint32_t cnt, uint32_t *bad)
+ * happens here, and the test loop needs no second operation. */
+/* The buffer is full at threshold s->tkey: raise the threshold to the key
+ * of the c->keep-th largest candidate and keep only the candidates at or
+ * above it (index order stays). Without progress (ties), stop raising. */
+static void raise_threshold(sgc_scan *s)
 {
-    uint32_t j;
-    for (j = from; j < to; ++j) {
-        uint32_t u = sgc_key(g[j]);
-        if (u >= tkey) {
-            *bad |= sgc_nonfinite_bits(u);
-            if (cnt < c->cap) {
-                c->idx[cnt] = j;
-                c->val[cnt] = g[j];
-                c->key[cnt] = key_scale == 1.0f ? u : sgc_key(sgc_u2f(u) * key_scale);
-            } else if (c->over != NULL) {
-                uint32_t bin = (u - tkey) >> SGC_OVER_SHIFT;
-                ++c->over[bin < SGC_OVER_BINS ? bin : SGC_OVER_BINS - 1u];
-            }
-            ++cnt;
+    sgc_cands *c = s->c;
+    uint32_t i, m = 0u, p;
+    for (i = 0u; i < c->cap; ++i) {
+        c->tmp[i] = c->key[i];
+    }
+    p = sgc_kselect(c->tmp, c->cap, c->keep - 1u);
+    for (i = 0u; i < c->cap; ++i) {
+        if (c->key[i] >= p) {
+            c->idx[m] = c->idx[i];
+            c->val[m] = c->val[i];
+            c->key[m] = c->key[i];
+            ++m;
         }
     }
-    return cnt;
+    if (m == c->cap) {
+        c->keep = 0u;
+        return;
+    }
+    s->tkey = p;
+    s->cnt = m;
+}
+
+/* One hit: store it, or raise the threshold first when the buffer is full,
+ * or bin it past the buffer. */
+static SGC_NOINLINE void take(sgc_scan *s, uint32_t j, uint32_t u, float v)
+{
+    sgc_cands *c = s->c;
+    s->bad |= sgc_nonfinite_bits(u);
+    if (s->cnt == c->cap && c->keep != 0u && u < SGC_KEY_NONFINITE) {
+        raise_threshold(s);
+        if (u < s->tkey) {
+            return;
+        }
+    }
+    if (s->cnt < c->cap) {
+        c->idx[s->cnt] = j;
+        c->val[s->cnt] = v;
+        c->key[s->cnt] = s->key_scale != 1.0f ? sgc_key(sgc_u2f(u) * s->key_scale) : u;
+    } else if (c->over != NULL) {
+        uint32_t bin = (u - s->tkey) >> SGC_OVER_SHIFT;
+        ++c->over[bin < SGC_OVER_BINS ? bin : SGC_OVER_BINS - 1u];
+    }
+    ++s->cnt;
+}
+
+/* The entries of g[from..to) with key >= the pass's threshold. Since that
+ * is at most SGC_KEY_NONFINITE, every NaN/Inf is such an entry: the NaN
+ * check happens on the hit path, and the test needs no second operation.
+ * The common hit (room left, finite, unscaled key) is stored right here;
+ * take() handles the rest. */
+static void store_hits(const float *g, uint32_t from, uint32_t to, sgc_scan *s)
+{
+    sgc_cands *c = s->c;
+    uint32_t tkey = s->tkey, cnt = s->cnt, room = s->key_scale == 1.0f ? c->cap : 0u;
+    uint32_t *idx = c->idx, *key = c->key;
+    float *val = c->val;
+    const float *p = g + from, *end = g + to;
+    SGC_UNROLL_LANES
+    for (; p != end; ++p) {
+        uint32_t u = sgc_key(*p);
+        if (u >= tkey) {
+            if (cnt < room && u < SGC_KEY_NONFINITE) {
+                idx[cnt] = (uint32_t)(p - g);
+                val[cnt] = *p;
+                key[cnt] = u;
+                ++cnt;
+            } else {
+                s->cnt = cnt;
+                take(s, (uint32_t)(p - g), u, *p);
+                cnt = s->cnt;
+                tkey = s->tkey;
+            }
+        }
+    }
+    s->cnt = cnt;
 }
 
 SGC_HOT_LOOP uint32_t sgc_collect_range(const float *g, uint32_t from, uint32_t to,
                                         uint32_t tkey, float key_scale, sgc_cands *c,
                                         uint32_t *total)
 {
-    uint32_t i = from, j, bad = 0u, cnt = *total;
-    tkey = tkey < SGC_KEY_NONFINITE ? tkey : SGC_KEY_NONFINITE;
-    while (to - i >= SGC_COLLECT_BLOCK) {
+    sgc_scan s;
+    uint32_t i = from;
+#ifdef SGC_COLLECT_BLOCK
+    uint32_t j, tm1;
+#endif
+    s.c = c;
+    s.tkey = tkey < SGC_KEY_NONFINITE ? tkey : SGC_KEY_NONFINITE;
+    s.key_scale = key_scale;
+    s.cnt = *total;
+    s.bad = 0u;
+#ifdef SGC_COLLECT_BLOCK
+    tm1 = s.tkey - 1u;
+    for (; to - i >= SGC_COLLECT_BLOCK; i += SGC_COLLECT_BLOCK) {
         const float *p = g + i;
         uint32_t hit = 0u;
         for (j = 0u; j < SGC_COLLECT_BLOCK; ++j) {
-            hit |= sgc_key_ge(sgc_key(p[j]), tkey);
+            hit |= sgc_hit_bits(sgc_key(p[j]), tm1);
         }
-        if (hit != 0u) {
-            cnt = store_hits(g, i, i + SGC_COLLECT_BLOCK, tkey, key_scale, c, cnt, &bad);
+        if ((hit & SGC_NONFINITE_FLAG) != 0u) {
+            store_hits(g, i, i + SGC_COLLECT_BLOCK, &s);
+            tm1 = s.tkey - 1u; /* a full buffer may have raised it */
         }
-        i += SGC_COLLECT_BLOCK;
     }
-    *total = store_hits(g, i, to, tkey, key_scale, c, cnt, &bad);
-    return bad;
+#endif
+    store_hits(g, i, to, &s);
+    *total = s.cnt;
+    return s.bad;
 }
 
 uint32_t sgc_collect(const float *g, uint32_t n, uint32_t tkey, sgc_cands *c)
@@ -147,6 +270,7 @@ uint32_t sgc_collect(const float *g, uint32_t n, uint32_t tkey, sgc_cands *c)
     for (j = 0u; c->over != NULL && j < SGC_OVER_BINS; ++j) {
         c->over[j] = 0u;
     }
+    c->keep = c->cap / 2u;
     bad = sgc_collect_range(g, 0u, n, tkey, 1.0f, c, &cnt);
     if ((bad & SGC_NONFINITE_FLAG) != 0u) {
         c->len = 0u;
@@ -154,6 +278,28 @@ uint32_t sgc_collect(const float *g, uint32_t n, uint32_t tkey, sgc_cands *c)
     }
     c->len = cnt < c->cap ? cnt : c->cap;
     return cnt;
+}
+
+/* A bracket of thresholds (magnitude keys) with their counts: count(lo) is
+ * above the candidate capacity, count(hi) below band.lo. */
+typedef struct {
+    uint32_t lo, hi;
+    uint32_t c_lo, c_hi;
+} sgc_bracket;
+
+/* Threshold between the bracket ends where ln(count), interpolated linearly
+ * in the magnitude, meets the target (regula falsi; exact for an exponential
+ * tail); bisection on the key bits when that falls outside. */
+static uint32_t interpolate(const sgc_bracket *b, float target)
+{
+    float lo = sgc_u2f(b->lo), hi = sgc_u2f(b->hi), c_lo = (float)b->c_lo;
+    float c_hi = b->c_hi > 0u ? (float)b->c_hi : 0.5f;
+    uint32_t t = b->hi;
+    if (b->hi < SGC_KEY_NONFINITE && c_lo > c_hi) {
+        float f = sgc_ln(c_lo / target) / sgc_ln(c_lo / c_hi);
+        t = sgc_key(lo + (hi - lo) * f);
+    }
+    return t > b->lo && t < b->hi ? t : b->lo + (b->hi - b->lo) / 2u;
 }
 
 /* Writes candidates with key > above, and the first `ties` with key == above
@@ -198,14 +344,30 @@ void sgc_finish(sgc_cands *c, const sgc_band *band, uint32_t *iter_left, int exa
         return;
     }
     if (!exact_only) {
-        uint32_t lo_t = UINT32_MAX, hi_t = 0u;
+        /* count(lo) = m > hi; count(hi) = 0 < lo: regula falsi on ln(count)
+         * aims each probe at the middle of the band (the candidates' tail is
+         * near exponential, so one or two probes usually land) */
+        float target = 0.5f * ((float)band->lo + (float)band->hi), sum = 0.0f, lo;
+        sgc_bracket b;
+        uint32_t t;
+        b.lo = UINT32_MAX;
+        b.hi = 0u;
         for (i = 0u; i < m; ++i) {
-            lo_t = c->key[i] < lo_t ? c->key[i] : lo_t;
-            hi_t = c->key[i] > hi_t ? c->key[i] : hi_t;
+            b.lo = c->key[i] < b.lo ? c->key[i] : b.lo;
+            b.hi = c->key[i] > b.hi ? c->key[i] : b.hi;
+            sum += sgc_u2f(c->key[i]);
         }
-        ++hi_t; /* count(lo_t) = m > hi; count(hi_t) = 0 < lo */
-        while (*iter_left > 0u && hi_t - lo_t > 1u) {
-            uint32_t t = lo_t + (hi_t - lo_t) / 2u, cnt = count_at_least(c, t);
+        ++b.hi;
+        b.c_lo = m;
+        b.c_hi = 0u;
+        /* first probe: the exponential tail fitted to the candidates (scale
+         * = their mean excess over the smallest) */
+        lo = sgc_u2f(b.lo);
+        t = sgc_key(lo + (sum / (float)m - lo) * sgc_ln((float)m / target));
+        while (*iter_left > 0u && b.hi - b.lo > 1u) {
+            uint32_t cnt;
+            t = t > b.lo && t < b.hi ? t : interpolate(&b, target);
+            cnt = count_at_least(c, t);
             --*iter_left;
             ++info->iterations;
             if (cnt >= band->lo && cnt <= band->hi) {
@@ -213,10 +375,13 @@ void sgc_finish(sgc_cands *c, const sgc_band *band, uint32_t *iter_left, int exa
                 return;
             }
             if (cnt > band->hi) {
-                lo_t = t;
+                b.lo = t;
+                b.c_lo = cnt;
             } else {
-                hi_t = t;
+                b.hi = t;
+                b.c_hi = cnt;
             }
+            t = interpolate(&b, target);
         }
     }
     /* exact finish: the k-th largest key among the candidates, ties to the
@@ -231,28 +396,6 @@ void sgc_finish(sgc_cands *c, const sgc_band *band, uint32_t *iter_left, int exa
     }
     info->exact = 1u;
     emit(c, p, band->k - gt, idx, vals, count, info);
-}
-
-/* A bracket of thresholds (magnitude keys) with their counts: count(lo) is
- * above the candidate capacity, count(hi) below band.lo. */
-typedef struct {
-    uint32_t lo, hi;
-    uint32_t c_lo, c_hi;
-} sgc_bracket;
-
-/* Threshold between the bracket ends where ln(count), interpolated linearly
- * in the magnitude, meets the target (regula falsi; exact for an exponential
- * tail); bisection on the key bits when that falls outside. */
-static uint32_t interpolate(const sgc_bracket *b, float target)
-{
-    float lo = sgc_u2f(b->lo), hi = sgc_u2f(b->hi), c_lo = (float)b->c_lo;
-    float c_hi = b->c_hi > 0u ? (float)b->c_hi : 0.5f;
-    uint32_t t = b->hi;
-    if (b->hi < SGC_KEY_NONFINITE && c_lo > c_hi) {
-        float f = sgc_ln(c_lo / target) / sgc_ln(c_lo / c_hi);
-        t = sgc_key(lo + (hi - lo) * f);
-    }
-    return t > b->lo && t < b->hi ? t : b->lo + (b->hi - b->lo) / 2u;
 }
 
 /* After a pass at key t overflowed the buffer: the eighth-octave histogram of
@@ -323,7 +466,7 @@ static void exact_by_bits(const float *g, uint32_t n, uint32_t k, uint32_t lo_t,
                           uint32_t hi_t, uint32_t cnt_hi, uint32_t *idx, float *vals,
                           uint32_t *count, sgc_select_info *info)
 {
-    sgc_cands none = {0, 0, 0, 0, 0, 0u, 0u};
+    sgc_cands none = {0, 0, 0, 0, 0, 0u, 0u, 0u};
     uint32_t i, m = 0u, ties, mink = UINT32_MAX;
     while (hi_t - lo_t > 1u) {
         uint32_t t = lo_t + (hi_t - lo_t) / 2u, cnt = sgc_collect(g, n, t, &none);

@@ -16,7 +16,8 @@
 
 /* Candidates collected in index order: position, value, selection key, a
  * spare key array the exact finish may reorder, and the histogram of the keys
- * a pass met after the buffer was full (NULL: not kept). */
+ * a pass met after the buffer was full (NULL: not kept). keep > 0 lets a
+ * counting pass raise its threshold when the buffer fills (sgc_collect). */
 typedef struct {
     uint32_t *idx;
     float *val;
@@ -25,6 +26,7 @@ typedef struct {
     uint32_t *over;
     uint32_t cap;
     uint32_t len;
+    uint32_t keep;
 } sgc_cands;
 
 /* Count band a selection must land in: [lo, hi] with target k. */
@@ -43,7 +45,8 @@ size_t sgc_cands_bytes(uint32_t cap);
 /* Lay a candidate buffer of `cap` entries over scratch. */
 void sgc_cands_bind(sgc_cands *c, void *scratch, uint32_t cap);
 
-/* [ceil(k(1-tol)), min(cap, floor(k(1+tol)))], kept >= 1 and >= lo. */
+/* [k, min(cap, k + floor(k tol))]: the band sits at and above k, so a
+ * threshold selection in it holds the whole top-k (docs/methods.md). */
 sgc_band sgc_band_make(uint32_t k, float tol, uint32_t cap);
 
 /* Count to aim a collecting pass at: sqrt(band.lo * cap), the middle on a
@@ -56,6 +59,13 @@ float sgc_count_target(const sgc_band *band, uint32_t cap);
  * tells the two apart. The moment pass of laplace and of a cold partition. */
 void sgc_sums(const float *g, uint32_t from, uint32_t to, float *sum, float *sum_abs);
 
+/* The moment pass of a residual step, fused with its NaN/Inf check: sums of
+ * x = r[i] + g[i] and of |x| over i < n, as sgc_sums; returns the OR of
+ * sgc_nonfinite_bits over the keys of every g[i] and x (SGC_NONFINITE_FLAG
+ * set: some g or r + g is NaN/Inf). Reads only. */
+uint32_t sgc_sums_added(const float *r, const float *g, uint32_t n, float *sum,
+                        float *sum_abs);
+
 /* Scans g[from..to): every entry with magnitude key >= tkey is counted in
  * *total and, while *total < c->cap, stored with the key of |g| * key_scale
  * (1: the magnitude key itself). Returns a word with SGC_NONFINITE_FLAG set
@@ -65,15 +75,22 @@ void sgc_sums(const float *g, uint32_t from, uint32_t to, float *sum, float *sum
 uint32_t sgc_collect_range(const float *g, uint32_t from, uint32_t to, uint32_t tkey,
                            float key_scale, sgc_cands *c, uint32_t *total);
 
-/* One pass over g: counts the |g[i]| keys >= tkey and stores the first c->cap
- * of them (key = magnitude key). Returns the count, or UINT32_MAX when g
- * holds a NaN or Inf. */
+/* One pass over g: counts the |g[i]| keys >= tkey and stores them (key =
+ * magnitude key). When the buffer fills, the pass raises its threshold to
+ * the key of the (cap/2)-th largest candidate, drops the candidates below it
+ * and goes on at the raised threshold, so the stored candidates are always
+ * every key at or above the pass's final threshold, and at least cap/2 of
+ * them (at least k for sgc_cands_cap): a heavy tail costs no second pass.
+ * Only when ties defeat the raise (no candidate could be dropped) it counts
+ * on and bins the overflow as sgc_collect_range does. Returns the count at
+ * the final threshold, or UINT32_MAX when g holds a NaN or Inf. */
 uint32_t sgc_collect(const float *g, uint32_t n, uint32_t tkey, sgc_cands *c);
 
 /* Candidates c hold every entry whose key is >= some threshold and their
  * count lies in [band.lo, c->cap]. Writes the selection, ascending, to
  * idx/vals: all of them when the count is within the band, else the entries
- * above a key threshold found by bisection among the candidates (at most
+ * above a key threshold found by regula falsi on ln(count) among the
+ * candidates, falling back to bisection on the key bits (at most
  * *iter_left steps, which it decrements) or, when `exact_only` is set or the
  * steps run out, exactly band.k entries by introselect (ties to the lowest
  * index). */

@@ -43,10 +43,10 @@ static inline void tu_fill_laplace(float *g, uint32_t n, float b)
     }
 }
 
-/* the count band of the default options: [k - floor(k tol), k + floor(k tol)] */
+/* the count band of the default options: [k, k + floor(k tol)] */
 static inline uint32_t tu_lo(uint32_t k)
 {
-    return k - (uint32_t)((float)k * SGC_DEFAULT_TOL);
+    return k;
 }
 
 static inline uint32_t tu_hi(uint32_t k)

@@ -4,9 +4,9 @@
  * nn_batch_grad() adds the mini-batch gradient into the residual array, so
  * the board needs no separate gradient buffer (one model-sized array less:
  * what keeps the watch CNN under 48 KB of RAM). node_update_encode() then
- * selects the top-k entries of the residual with the core's selector,
- * subtracts exactly the values the receiver will decode, and encodes a
- * SPARSE_UPDATE frame.
+ * runs the core's in-place residual step (sgc_residual_step with g NULL:
+ * select the top-k entries of the residual, subtract exactly the values the
+ * receiver will decode) and encodes a SPARSE_UPDATE frame.
  */
 #ifndef SPARROW_NODE_UPDATE_H
 #define SPARROW_NODE_UPDATE_H
@@ -32,12 +32,10 @@
 #endif
 
 typedef struct {
-    float *residual;
-    uint32_t n;
+    sgc_residual memory;  /* the core's error feedback over the residual array */
     uint32_t k;
     uint32_t idx[NODE_UPDATE_K_MAX];
     float vals[NODE_UPDATE_K_MAX];
-    uint8_t payload[NODE_UPDATE_K_MAX * 4u];
 } node_update;
 
 /* Bind a zeroed residual array of n floats. SGC_E_K when the density gives

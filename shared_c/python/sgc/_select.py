@@ -198,7 +198,9 @@ def select(g: Any, k: int, method: str = "laplace", tol: float = 0.05, seed: int
         :class:`PartitionSelector` per layer for its single-pass steady state.
     tol : float
         Relative count tolerance of the approximate selectors, ``0 <= tol < 1``:
-        they return between ``ceil(k(1-tol))`` and ``floor(k(1+tol))`` entries.
+        they return between ``k`` and ``k + floor(k tol)`` entries (every entry
+        at or above a magnitude threshold, so the exact top-k is always among
+        them).
     seed : int
         Seed of ``random`` (the receiver regenerates the indices with
         :func:`random_indices`) and of ``dgc``'s sampling.

@@ -1,0 +1,237 @@
+"""The serial gateway (agent/gateway.py): one emulated board bridged to MQTT.
+
+The board runs ``firmware/app/node.c`` under QEMU with its UART on a TCP
+port; the gateway opens it with pyserial's ``socket://`` URL (as it would
+``/dev/ttyUSB0``). The test plays the host with the real transport on the
+test's mosquitto (tests/test_gateway_support.py).
+"""
+from __future__ import annotations
+
+import random
+import socket
+import threading
+import time
+from typing import Callable, Iterator
+
+import numpy as np
+import pytest
+
+import sgc
+
+from sparrow.agent import control
+from sparrow.agent.config import BrokerConfig
+from sparrow.agent.gateway import BoardBridge, Gateway, model_segments
+from sparrow.agent.modelspec import get_spec, init_params
+
+from test_gateway_support import HostStub, qemu
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+
+BOARD = "riscv32-virt"
+N_PARAMS = get_spec("cnn1d_watch").num_params
+STEP_TIMEOUT_S = 30
+
+
+@pytest.fixture(scope="module")
+def built() -> None:
+    qemu.build((BOARD,))
+
+
+@pytest.fixture
+def board(built: None) -> Iterator[qemu.BoardProcess]:
+    with qemu.BoardProcess(BOARD) as process:
+        yield process
+
+
+@pytest.fixture
+def host(broker_config: BrokerConfig) -> Iterator[HostStub]:
+    with HostStub(broker_config) as stub:
+        yield stub
+
+
+def _bridge(url: str, broker: BrokerConfig) -> Iterator[BoardBridge]:
+    gateway = Gateway([url], broker)
+    gateway.start()
+    try:
+        yield gateway.bridges[0]
+    finally:
+        gateway.stop()
+
+
+@pytest.fixture
+def bridge(board: qemu.BoardProcess, broker_config: BrokerConfig) -> Iterator[BoardBridge]:
+    yield from _bridge(board.url, broker_config)
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _first_round(host: HostStub, bridge: BoardBridge) -> tuple[int, np.ndarray]:
+    """Board joins, gets model 1, answers round 1; returns its device id and the model."""
+    device, hello, _ = host.expect("control", sgc.MSG_HELLO, STEP_TIMEOUT_S)
+    assert host.wait_online(device, 5)
+    params = init_params(get_spec("cnn1d_watch"), seed=0)
+    host.publish_model(params, 1)
+    host.announce(1)
+    _, update, _ = host.expect("update", sgc.MSG_SPARSE_UPDATE, STEP_TIMEOUT_S, device=device, rnd=1)
+    assert update.n == N_PARAMS
+    return device, params
+
+
+def test_gateway_announces_the_board_with_its_own_identity_and_shard_size(host, bridge) -> None:
+    device, hello, _ = host.expect("control", sgc.MSG_HELLO, STEP_TIMEOUT_S)
+    assert hello.device_id == device
+    assert bridge.device == device
+    assert control.Hello.unpack(bytes(hello.payload)) == control.Hello(num_samples=bridge.info.shard,
+                                                                       capabilities=0)
+    assert host.wait_online(device, 5)
+    # It has no model yet, so it asks for one.
+    _, resync, _ = host.expect("control", sgc.MSG_RESYNC, STEP_TIMEOUT_S, device=device)
+    assert control.Resync.unpack(bytes(resync.payload)).have_version == 0
+
+
+def test_gateway_relays_the_boards_update_byte_for_byte(host, bridge) -> None:
+    device, _, _ = host.expect("control", sgc.MSG_HELLO, STEP_TIMEOUT_S)
+    host.publish_model(init_params(get_spec("cnn1d_watch"), seed=0), 1)
+    host.announce(1)
+    _, update, data = host.expect("update", sgc.MSG_SPARSE_UPDATE, STEP_TIMEOUT_S, device=device, rnd=1)
+    assert update.device_id == device
+    assert 0 < update.k <= 2 * bridge.info.k
+    assert np.all(np.isfinite(update.values))
+    assert bridge.last_update == (1, data)
+    assert bridge.stats.models_sent == 1
+
+
+def test_gateway_sends_the_model_again_after_a_board_reset(host, bridge, board) -> None:
+    device, _ = _first_round(host, bridge)
+    board.reset()
+    _, hello, _ = host.expect("control", sgc.MSG_HELLO, STEP_TIMEOUT_S, device=device)
+    # The board lost its model and residual: the gateway downloads round 1 again
+    # and the board answers it again (the host keeps one copy).
+    _, again, _ = host.expect("update", sgc.MSG_SPARSE_UPDATE, STEP_TIMEOUT_S, device=device, rnd=1)
+    assert again.n == N_PARAMS
+    assert bridge.stats.hellos == 2
+    assert bridge.stats.models_sent == 2
+    # The next round still works.
+    host.publish_model(host.model + 0.01, 2)
+    host.announce(2)
+    host.expect("update", sgc.MSG_SPARSE_UPDATE, STEP_TIMEOUT_S, device=device, rnd=2)
+
+
+def test_gateway_keeps_an_update_the_board_sent_while_the_broker_was_down(
+        host, bridge, board, mosquitto) -> None:
+    device, _ = _first_round(host, bridge)
+    relayed = bridge.stats.updates_relayed
+    mosquitto.kill()
+    # With the broker down, the board resets and answers round 1 again: the
+    # gateway acknowledges that update on the link, so it must not lose it.
+    board.reset()
+    assert _wait_until(lambda: bridge.stats.updates_relayed == relayed + 1, STEP_TIMEOUT_S)
+    mosquitto.start()
+    _, again, data = host.expect("update", sgc.MSG_SPARSE_UPDATE, STEP_TIMEOUT_S, device=device, rnd=1)
+    assert data == bridge.last_update[1]
+    assert host.wait_online(device, 10)
+    host.publish_model(host.model + 0.01, 2)
+    host.announce(2)
+    host.expect("update", sgc.MSG_SPARSE_UPDATE, STEP_TIMEOUT_S, device=device, rnd=2)
+
+
+class NoiseRelay:
+    """A TCP relay between gateway and board that corrupts the line both ways.
+
+    Every chunk of bytes passing through has, with probability ``rate``, one
+    byte flipped, and junk bytes are injected now and then: the link's CRC
+    and COBS delimiters must turn all of it into retransmissions.
+    """
+
+    def __init__(self, target_port: int, rate: float = 0.15, seed: int = 5) -> None:
+        self.rng = random.Random(seed)
+        self.rate = rate
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.target_port = target_port
+        self.corrupted = 0
+        self.stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        client, _ = self.server.accept()
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        for src, dst in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        src.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                data = bytearray(src.recv(4096))
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            if self.rng.random() < self.rate:
+                data[self.rng.randrange(len(data))] ^= 1 << self.rng.randrange(8)
+                self.corrupted += 1
+            if self.rng.random() < self.rate / 3:
+                data += bytes(self.rng.randrange(256) for _ in range(self.rng.randrange(1, 40)))
+                self.corrupted += 1
+            try:
+                dst.sendall(bytes(data))
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.close()
+
+
+def test_gateway_relays_valid_updates_through_line_noise(host, board, broker_config) -> None:
+    relay = NoiseRelay(board.port)
+    try:
+        for bridge in _bridge(f"socket://127.0.0.1:{relay.port}", broker_config):
+            device, _ = _first_round(host, bridge)
+            host.publish_model(host.model + 0.01, 2)
+            host.announce(2)
+            _, update, data = host.expect("update", sgc.MSG_SPARSE_UPDATE, STEP_TIMEOUT_S * 2,
+                                          device=device, rnd=2)
+            assert sgc.decode(data).k == update.k
+            assert relay.corrupted > 0
+            counters = bridge.link.counters
+            assert counters.rx_dropped + counters.tx_retries > 0
+    finally:
+        relay.close()
+
+
+# -- without boards -------------------------------------------------------------------
+
+
+def test_model_segments_cover_the_model_in_frames_that_fit_the_link() -> None:
+    pieces = model_segments(N_PARAMS)
+    assert pieces[0][0] == 0 and pieces[-1][1] == N_PARAMS
+    assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))
+    size = pieces[0][1] - pieces[0][0]
+    for i, (first, stop) in enumerate(pieces):
+        assert first == i * size
+        frame = sgc.encode_dense(np.zeros(stop - first, np.float32), round=1, segment_id=i,
+                                 segment_count=len(pieces))
+        assert len(frame) <= 1024
+
+
+def test_model_segments_rejects_an_empty_model() -> None:
+    with pytest.raises(ValueError, match="cannot segment"):
+        model_segments(0)
+
+
+def test_gateway_refuses_no_boards_and_a_board_named_twice(broker_config) -> None:
+    with pytest.raises(ValueError, match="at least one board"):
+        Gateway([], broker_config)
+    with pytest.raises(ValueError, match="twice"):
+        Gateway(["loop://", "loop://"], broker_config)
