@@ -41,6 +41,7 @@ last update is kept, and sent again when its round is announced again.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -69,6 +70,8 @@ READ_TIMEOUT_S = 0.02
 SEND_TIMEOUT_S = 10.0
 #: Pause before retrying a model download that timed out (the board may be off).
 RETRY_PAUSE_S = 1.0
+#: How long the gateway waits at start for a board to acknowledge its wake-up RESYNC.
+WAKE_TIMEOUT_S = 2.0
 
 _HEADER_AND_CRC = 52  # sgc frame header (48) + CRC-32C (4), no HMAC tag
 
@@ -146,6 +149,11 @@ class BoardBridge:
         Serial speed (a socket port ignores it).
     open_port : callable(url, baudrate, timeout) -> port, optional
         Opens the port; ``serial.serial_for_url`` by default.
+
+    Raises
+    ------
+    ValueError
+        When the port cannot be opened (or pyserial does not know the URL).
     """
 
     def __init__(self, url: str, broker: BrokerConfig, baudrate: int = DEFAULT_BAUDRATE,
@@ -156,7 +164,10 @@ class BoardBridge:
         self.url = url
         self.broker = broker
         self.topics = Topics(broker.job)
-        self.port = open_port(url, baudrate=baudrate, timeout=READ_TIMEOUT_S)
+        try:
+            self.port = open_port(url, baudrate=baudrate, timeout=READ_TIMEOUT_S)
+        except OSError as exc:  # serial.SerialException is an OSError
+            raise ValueError(f"cannot open board {url!r}: {exc}") from None
         self.link = SerialLink(self.port)
         self.device: int | None = None
         self.info: BoardInfo | None = None
@@ -170,7 +181,9 @@ class BoardBridge:
         self.resync_asked_for = -1
         self.done = False
         self.retry_at = 0.0
-        self.seq = 0
+        # A random first seq: a restarted gateway's first frame must not look like a
+        # repeat of the last one its predecessor sent (the board would not deliver it).
+        self.seq = int.from_bytes(os.urandom(2), "little")
         self.stats = BridgeStats()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"bridge {url}", daemon=True)
@@ -200,12 +213,25 @@ class BoardBridge:
         return False
 
     def _run(self) -> None:
+        self._wake_board()
         while not self._stop.is_set():
             try:
                 self._step()
             except Exception:  # noqa: BLE001 - one bad event must not kill the board's bridge
                 log.exception("%s: bridge error", self.url)
                 time.sleep(RETRY_PAUSE_S)
+
+    def _wake_board(self) -> None:
+        """Ask the board to say HELLO (RESYNC on the link).
+
+        A board that booted before the gateway started, or whose gateway was
+        restarted, is idle and silent: this is how the gateway learns who it is.
+        """
+        frame = sgc.encode_control(sgc.MSG_RESYNC, control.Resync(0).pack(), seq=self._next_seq())
+        try:
+            self.link.send(frame, timeout=WAKE_TIMEOUT_S, abort=self._hello_waiting)
+        except TimeoutError:
+            log.warning("%s: no answer from the board yet; waiting for its HELLO", self.url)
 
     def _step(self) -> None:
         got = self.link.receive(READ_TIMEOUT_S)

@@ -112,6 +112,7 @@ class FleetResult:
     verdicts: dict[int, dict[str, int]]
     gateway: list[dict[str, Any]]
     kinds: dict[int, str] = field(default_factory=dict)
+    node_reports: dict[int, dict[str, Any]] = field(default_factory=dict)
     wall_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,7 +124,8 @@ class FleetResult:
                 "rejected": s.rejected, "bytes_up": s.bytes_up, "bytes_down": s.bytes_down,
                 "compression_ratio": s.compression_ratio,
                 "nodes": {str(d): {"kind": self.kinds.get(d, "?"), "uploads": self.uploads.get(d, 0),
-                                   **self.verdicts.get(d, {})} for d in sorted(self.kinds)},
+                                   "verdicts": self.verdicts.get(d, {}), "report": self.node_reports.get(d, {})}
+                          for d in sorted(self.kinds)},
                 "gateway": self.gateway, "wall_s": self.wall_s}
 
 
@@ -189,6 +191,17 @@ def start_micropython_node(config: Path, log: Path) -> subprocess.Popen[bytes]:
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
+def _last_json_line(path: Path) -> dict[str, Any]:
+    """The JSON report a node prints when it leaves (the last line of its log), or {}."""
+    for line in reversed(path.read_text(errors="replace").splitlines()):
+        if line.startswith("{"):
+            try:
+                return dict(json.loads(line))
+            except ValueError:
+                return {}
+    return {}
+
+
 def _start_gateway(broker: BrokerConfig, urls: list[str], log: IO[bytes]) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "sparrow.agent.gateway_cli", "-v", "--broker-host", broker.host,
                "--broker-port", str(broker.port), "--broker-job", broker.job,
@@ -242,6 +255,7 @@ def run_fleet(config: FleetConfig, broker: BrokerConfig, workdir: Path) -> Fleet
     boards = [qemu.BoardProcess(name) for name in config.boards]
     processes: list[subprocess.Popen[bytes]] = []
     gateway: subprocess.Popen[bytes] | None = None
+    kinds: dict[int, str] = {}
     counter = UploadCounter(broker)
     done = threading.Event()
     gateway_log = open(workdir / "gateway.log", "wb")
@@ -249,7 +263,6 @@ def run_fleet(config: FleetConfig, broker: BrokerConfig, workdir: Path) -> Fleet
         for board in boards:
             board.wait_ready()
         gateway = _start_gateway(broker, [b.url for b in boards], gateway_log) if boards else None
-        kinds: dict[int, str] = {}
         for device, share in config.cpython_nodes:
             extra = ["--num-nodes", str(WATCH_SHARES), "--node-index", str(share), "--partition", "group",
                      "--device-id", str(device), "--compressor", "laplace", "--density", str(config.density)]
@@ -269,11 +282,11 @@ def run_fleet(config: FleetConfig, broker: BrokerConfig, workdir: Path) -> Fleet
             threading.Thread(target=_reset_when, args=(host, boards[0], config.reset_at_round, done),
                              daemon=True).start()
         summary = host.run()
-        reports: list[dict[str, Any]] = []
+        gateway_rows: list[dict[str, Any]] = []
         if gateway is not None:
             out, _ = gateway.communicate(timeout=30)
-            reports = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
-            kinds.update({row["device_id"]: f"board {row['board']}" for row in reports})
+            gateway_rows = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+            kinds.update({row["device_id"]: f"board {row['board']}" for row in gateway_rows})
         _stop(processes, grace_s=30)
         failed = [p.args for p in processes if p.returncode != 0]
         if failed:
@@ -287,7 +300,9 @@ def run_fleet(config: FleetConfig, broker: BrokerConfig, workdir: Path) -> Fleet
         for board in boards:
             board.close()
     records = [json.loads(line) for line in (workdir / "run" / "metrics.jsonl").read_text().splitlines()]
+    reports = {d: _last_json_line(workdir / f"{kind}-{d}.log") for d, kind in kinds.items()
+               if kind in ("cpython", "micropython")}
     return FleetResult(summary=summary, start_accuracy=float(start_acc), majority_accuracy=majority,
                        accuracy_by_round=[r["accuracy"] for r in records], uploads=dict(counter.uploads),
-                       verdicts={d: dict(c) for d, c in counter.verdicts.items()}, gateway=reports, kinds=kinds,
-                       wall_s=time.monotonic() - began)
+                       verdicts={d: dict(c) for d, c in counter.verdicts.items()}, gateway=gateway_rows,
+                       kinds=kinds, node_reports=reports, wall_s=time.monotonic() - began)

@@ -152,6 +152,7 @@ def _demo_run(args: argparse.Namespace) -> int:
 register(Subcommand("host", "run the trainer/aggregator", _host_args, _host_run))
 register(Subcommand("agent", "run one Linux edge agent", _agent_args, _agent_run))
 register(Subcommand("demo", "train Fashion-MNIST with a private broker, a host and agents", _demo_args, _demo_run))
+import sparrow.agent.gateway_cli  # noqa: E402,F401  (registers "sparrow gateway")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -175,3 +175,42 @@ def test_training_goes_on_across_a_broker_restart(
     assert summary.rounds == 30, agent_logs()
     assert host.transport.connects >= 2
     assert summary.final_accuracy > 0.7
+
+
+def test_late_updates_are_applied_with_their_staleness_weight_or_dropped_past_the_bound(
+        broker_config, tmp_path, run_in_thread) -> None:
+    config = HostConfig(rounds=3, lr=1.0, momentum=0.0, min_nodes=1, deadline_s=20.0, late="apply",
+                        max_staleness=1, run_dir=str(tmp_path / "run"), progress=False)
+    host = Host(config, broker_config)
+    before = host.final_params().copy()
+
+    def update(device: int, rnd: int, index: int, value: float) -> tuple[bytes, np.ndarray]:
+        dense = np.zeros(host.n, dtype=np.float32)
+        dense[index] = value
+        frame = sgc.encode_sparse(host.n, np.array([index], np.uint32), np.array([value], np.float32),
+                                  device_id=device, round=rnd, seq=rnd)
+        return frame, dense
+
+    on_time = [update(7, rnd, rnd, 1.0) for rnd in (1, 2, 3)]
+    late, late_dense = update(8, 1, 10, 3.0)
+    too_late, _ = update(9, 1, 11, 5.0)
+    future = run_in_thread(host)
+    rogue = Rogue(broker_config, "7")
+    try:
+        rogue.send(7, on_time[0][0])
+        wait_until(lambda: host.book.round == 2, 20, "round 2")
+        rogue.send(8, late)
+        wait_until(lambda: host.book.counts["late_applied"] == 1, 20, "the late update")
+        rogue.send(7, on_time[1][0])
+        wait_until(lambda: host.book.round == 3, 20, "round 3")
+        rogue.send(9, too_late)
+        wait_until(lambda: host.book.counts["late_dropped"] == 1, 20, "the too-late update")
+        rogue.send(7, on_time[2][0])
+        summary = future.result(timeout=30)
+    finally:
+        rogue.close()
+    assert (summary.updates, summary.late_applied, summary.late_dropped) == (3, 1, 1)
+    # Round 2 averages device 7's update (weight 1) with device 8's one-round-late update (weight 1/2).
+    round2 = (on_time[1][1] + 0.5 * late_dense) / 1.5
+    expected = before - on_time[0][1] - round2 - on_time[2][1]
+    np.testing.assert_allclose(host.final_params(), expected, rtol=0, atol=1e-6)

@@ -65,11 +65,13 @@ class HostStub:
             self.transport.publish_frame(self.topics.sync(device), model)
         self.frames.put((self.topics.kind(topic), device, frame, data))
 
-    def publish_model(self, params: np.ndarray, version: int) -> None:
-        """Publish model ``version`` (dense fp32) on the model topic."""
+    def publish_model(self, params: np.ndarray, version: int, chunk_size: int | None = None) -> None:
+        """Publish model ``version`` (dense fp32) on the model topic, in chunks of ``chunk_size`` if given."""
         self.model = np.asarray(params, dtype=np.float32)
         self.version = version
-        self.transport.publish_frame(self.topics.model, sgc.encode_dense(self.model, round=version))
+        frame = sgc.encode_dense(self.model, round=version)
+        for piece in sgc.chunk(frame, max_size=chunk_size) if chunk_size else [frame]:
+            self.transport.publish(self.topics.model, piece)
 
     def announce(self, rnd: int, batch_size: int = 16, flags: int = 0) -> None:
         """Publish the retained ROUND_OPEN pointer of round ``rnd`` (model version ``rnd``)."""

@@ -111,8 +111,9 @@ def test_micropython_agent_joins_and_sends_valid_compressed_updates(broker_confi
         assert host.wait_online(device, 5)
         host.expect("control", sgc.MSG_RESYNC, STEP_TIMEOUT_S, device=device)
 
+        host.transport.publish(host.topics.model, b"SP-not-a-frame")  # logged and ignored
         params = init_params(SPEC, seed=0)
-        host.publish_model(params, 1)
+        host.publish_model(params, 1, chunk_size=1024)  # as for MCU-class links: 14 chunks
         host.announce(1, batch_size=8)
         _, update, data = host.expect("update", sgc.MSG_SPARSE_UPDATE, STEP_TIMEOUT_S, device=device, rnd=1)
         k = math.ceil(0.02 * SPEC.num_params)
@@ -138,5 +139,7 @@ def test_micropython_agent_joins_and_sends_valid_compressed_updates(broker_confi
         if node.poll() is None:
             node.kill()
             node.wait()
-    report = json.loads((tmp_path / "mp.log").read_text().strip().splitlines()[-1])
-    assert report["device_id"] == device and report["rounds"] == 2
+    log = (tmp_path / "mp.log").read_text()
+    assert "bad frame" in log
+    report = json.loads(log.strip().splitlines()[-1])
+    assert report["device_id"] == device and report["rounds"] == 2 and report["accepted"] == 0

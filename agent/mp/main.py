@@ -5,7 +5,9 @@ model description dict or the path of a JSON file holding one. The frame
 twin (``frame_twin``, ``twin_kernels``, ``twin_chunk``) is imported from
 the folder above this one, or from the board's own ``/lib`` when the files
 were copied there. Prints one JSON line when the job is done: device,
-rounds answered, the host's verdicts, the last mini-batch loss.
+rounds answered, the host's verdicts, the last mini-batch loss, the
+mean milliseconds per round of the gradient and of selection + encoding,
+and the most heap in use after a round.
 """
 import json
 import sys
@@ -32,10 +34,15 @@ def main(argv):
             config["spec"] = json.load(handle)
     node = Node(config)
     node.run()
-    report = {"device_id": node.device, "rounds": node.rounds_done, "last_loss": node.last_loss}
+    rounds = max(1, node.rounds_done)
+    report = {"device_id": node.device, "rounds": node.rounds_done, "last_loss": node.last_loss,
+              "grad_ms_per_round": node.grad_ms // rounds,
+              "select_encode_ms_per_round": node.select_encode_ms // rounds,
+              "heap_in_use_bytes": node.heap_peak}
     report.update(node.outcomes)
     print(json.dumps(report))
     return 0
 
 
-sys.exit(main(sys.argv))
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

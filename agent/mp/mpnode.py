@@ -15,6 +15,7 @@ frame twin (agent/frame_twin.py) instead of the C core:
    SPARSE_UPDATE and subtracted exactly (fp32 values decode to themselves);
 4. the pointer of a round already answered: the same frame again.
 """
+import gc
 import math
 import struct
 import time
@@ -26,6 +27,24 @@ from mqtt_client import MQTTClient
 from mpnn import Model
 from shard_file import Shard
 
+def _ms():
+    ticks = getattr(time, "ticks_ms", None)
+    return ticks() if ticks is not None else int(time.time() * 1000)
+
+
+def _elapsed_ms(start):
+    diff = getattr(time, "ticks_diff", None)
+    return diff(_ms(), start) if diff is not None else _ms() - start
+
+
+def _heap_in_use():
+    collect = getattr(gc, "mem_alloc", None)
+    gc.collect()
+    return collect() if collect is not None else 0
+
+
+#: Largest chunked frame a node puts back together (a dense fp32 model of 8k parameters).
+REASSEMBLY_BYTES = 32768
 CAP_SPARSE_DELTA = 1
 ROUND_DONE = 1
 OUTCOMES = ("accepted", "late_applied", "late_dropped", "duplicate", "rejected")
@@ -107,6 +126,9 @@ class Node:
         self.done = False
         self.rounds_done = 0
         self.last_loss = float("nan")
+        self.grad_ms = 0
+        self.select_encode_ms = 0
+        self.heap_peak = 0
         self.outcomes = {name: 0 for name in OUTCOMES}
         self.inbox = []
         self.reassemblers = {}
@@ -170,11 +192,15 @@ class Node:
     def _on_message(self, topic, msg):
         if not msg:
             return
-        box = self.reassemblers.get(topic)
-        if box is None:
-            box = self.reassemblers[topic] = tc.Reassembler(32768, max_frames=2, timeout_s=30)
         try:
-            data = box.feed(msg, time.time())
+            if msg[:2] == b"SP":
+                data = bytes(msg)  # a whole frame: no reassembly buffer needed
+            else:
+                # A chunk: the buffer is allocated on the first chunk of this topic only.
+                box = self.reassemblers.get(topic)
+                if box is None:
+                    box = self.reassemblers[topic] = tc.Reassembler(REASSEMBLY_BYTES, max_frames=1, timeout_s=30)
+                data = box.feed(msg, time.time())
             if data is not None:
                 self._on_frame(data)
         except ValueError as exc:  # ft.FrameError, ft.ArgumentError
@@ -237,6 +263,7 @@ class Node:
 
     def update_frame(self, rnd, batch):
         """Train on one mini-batch and return the SPARSE_UPDATE frame of round ``rnd``."""
+        start = _ms()
         picks = batch_indices(self.shard.count, min(batch, self.max_batch), self.seed, self.device, rnd)
         xs = [self.shard.sample(i, self.samples[j]) for j, i in enumerate(picks)]
         ys = [self.shard.labels[i] for i in picks]
@@ -244,6 +271,8 @@ class Node:
         for i in range(self.n):
             grad[i] = 0.0
         self.last_loss = self.model.loss_and_grad(self.params, xs, ys, grad)
+        self.grad_ms += _elapsed_ms(start)
+        start = _ms()
         residual = self.residual
         for i in range(self.n):
             residual[i] += grad[i]
@@ -253,4 +282,6 @@ class Node:
             residual[i] = 0.0  # fp32 values decode to exactly what was sent
         frame = ft.encode_sparse(self.n, idx, vals, "fp32", device_id=self.device, round=rnd, seq=self.seq)
         self.seq = (self.seq + 1) & 0xFFFF
+        self.select_encode_ms += _elapsed_ms(start)
+        self.heap_peak = max(self.heap_peak, _heap_in_use())
         return frame

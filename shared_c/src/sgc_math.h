@@ -20,13 +20,20 @@
 #define SGC_HOT_LOOP
 #endif
 
-/* Before a short constant-trip loop over lanes: unrolled on builds that do
- * not vectorise (-Os on a Cortex-M would otherwise keep the lane arrays in
- * memory: a load and a store an element more), left to the vectoriser on
- * the hosts above. */
-#if defined(__GNUC__) && !defined(__clang__) && !defined(__x86_64__) && !defined(__aarch64__)
+/* Before a short constant-trip loop over lanes. SGC_VECTOR_LANES: keep it a
+ * loop for the vectoriser on x86-64/AArch64 hosts (GCC -O3 would unroll it
+ * first and leave scalar code); nothing elsewhere. SGC_UNROLL_LANES: the
+ * same on those hosts, unrolled on builds that do not vectorise (-Os on a
+ * Cortex-M would otherwise keep the lane arrays in memory: a load and a
+ * store an element more). */
+#if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__aarch64__))
+#define SGC_VECTOR_LANES _Pragma("GCC unroll 1")
+#define SGC_UNROLL_LANES SGC_VECTOR_LANES
+#elif defined(__GNUC__) && !defined(__clang__)
+#define SGC_VECTOR_LANES
 #define SGC_UNROLL_LANES _Pragma("GCC unroll 8")
 #else
+#define SGC_VECTOR_LANES
 #define SGC_UNROLL_LANES
 #endif
 

@@ -176,6 +176,7 @@ static void stream(const sgc_partition_state *st, const float *g, uint32_t n,
         }
     }
     c->len = obs->total < c->cap ? obs->total : c->cap;
+    c->floor = 0u; /* keys are normalised per region: no common floor */
     if ((bad & SGC_NONFINITE_FLAG) != 0u) {
         obs->total = UINT32_MAX;
     }

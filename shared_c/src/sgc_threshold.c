@@ -43,6 +43,7 @@ void sgc_cands_bind(sgc_cands *c, void *scratch, uint32_t cap)
     c->cap = cap;
     c->len = 0u;
     c->keep = 0u;
+    c->floor = 0u;
 }
 
 sgc_band sgc_band_make(uint32_t k, float tol, uint32_t cap)
@@ -57,7 +58,7 @@ sgc_band sgc_band_make(uint32_t k, float tol, uint32_t cap)
 
 float sgc_count_target(const sgc_band *band, uint32_t cap)
 {
-    return sgc_exp(0.5f * (sgc_ln((float)band->lo) + sgc_ln((float)cap)));
+    return sgc_exp(0.5f * (sgc_ln((float)band->lo) + sgc_ln(0.5f * (float)cap)));
 }
 
 /* Elements summed in float before joining the running total: keeps the sum's
@@ -108,8 +109,10 @@ SGC_HOT_LOOP uint32_t sgc_sums_added(const float *r, const float *g, uint32_t n,
     while (i < n) {
         uint32_t end = n - i > SGC_SUM_BLOCK ? i + SGC_SUM_BLOCK : n, j;
         float s[SGC_LANES] = {0}, a[SGC_LANES] = {0}, bs = 0.0f, ba = 0.0f;
+        /* not unrolled on an MCU: a board adds its gradient in place and
+         * steps with g NULL, so this loop is a host's, kept small there */
         for (; i + SGC_LANES <= end; i += SGC_LANES) {
-            SGC_UNROLL_LANES
+            SGC_VECTOR_LANES
             for (j = 0u; j < SGC_LANES; ++j) {
                 float x = r[i + j] + g[i + j];
                 bad |= sgc_nonfinite_bits(sgc_key(g[i + j])) | sgc_nonfinite_bits(sgc_key(x));
@@ -123,7 +126,6 @@ SGC_HOT_LOOP uint32_t sgc_sums_added(const float *r, const float *g, uint32_t n,
             bs += x;
             ba += sgc_fabs(x);
         }
-        SGC_UNROLL_LANES
         for (j = 0u; j < SGC_LANES; ++j) {
             bs += s[j];
             ba += a[j];
@@ -210,24 +212,29 @@ static void store_hits(const float *g, uint32_t from, uint32_t to, sgc_scan *s)
     uint32_t tkey = s->tkey, cnt = s->cnt, room = s->key_scale == 1.0f ? c->cap : 0u;
     uint32_t *idx = c->idx, *key = c->key;
     float *val = c->val;
-    const float *p = g + from, *end = g + to;
-    SGC_UNROLL_LANES
-    for (; p != end; ++p) {
+    const float *p = g + from;
+    uint32_t left = to - from;
+    /* counting down in a do-while: the loop test is one subtract-and-branch */
+    if (left == 0u) {
+        return;
+    }
+    do {
         uint32_t u = sgc_key(*p);
         if (u >= tkey) {
             if (cnt < room && u < SGC_KEY_NONFINITE) {
-                idx[cnt] = (uint32_t)(p - g);
+                idx[cnt] = to - left;
                 val[cnt] = *p;
                 key[cnt] = u;
                 ++cnt;
             } else {
                 s->cnt = cnt;
-                take(s, (uint32_t)(p - g), u, *p);
+                take(s, to - left, u, *p);
                 cnt = s->cnt;
                 tkey = s->tkey;
             }
         }
-    }
+        ++p;
+    } while (--left != 0u);
     s->cnt = cnt;
 }
 
@@ -250,6 +257,7 @@ SGC_HOT_LOOP uint32_t sgc_collect_range(const float *g, uint32_t from, uint32_t 
     for (; to - i >= SGC_COLLECT_BLOCK; i += SGC_COLLECT_BLOCK) {
         const float *p = g + i;
         uint32_t hit = 0u;
+        SGC_VECTOR_LANES
         for (j = 0u; j < SGC_COLLECT_BLOCK; ++j) {
             hit |= sgc_hit_bits(sgc_key(p[j]), tm1);
         }
@@ -261,6 +269,7 @@ SGC_HOT_LOOP uint32_t sgc_collect_range(const float *g, uint32_t from, uint32_t 
 #endif
     store_hits(g, i, to, &s);
     *total = s.cnt;
+    c->floor = s.tkey;
     return s.bad;
 }
 
@@ -311,14 +320,13 @@ static void emit(const sgc_cands *c, uint32_t above, uint32_t ties, uint32_t *id
     for (i = 0u; i < c->len; ++i) {
         uint32_t key = c->key[i];
         if (key > above || (key == above && ties > 0u)) {
+            float v = c->val[i];
             if (key == above) {
                 --ties;
             }
             idx[m] = c->idx[i];
-            vals[m] = c->val[i];
-            if (sgc_key(c->val[i]) < mink) {
-                mink = sgc_key(c->val[i]);
-            }
+            vals[m] = v;
+            mink = sgc_key(v) < mink ? sgc_key(v) : mink;
             ++m;
         }
     }
@@ -328,9 +336,10 @@ static void emit(const sgc_cands *c, uint32_t above, uint32_t ties, uint32_t *id
 
 static uint32_t count_at_least(const sgc_cands *c, uint32_t t)
 {
-    uint32_t i, cnt = 0u;
-    for (i = 0u; i < c->len; ++i) {
-        cnt += (uint32_t)(c->key[i] >= t);
+    const uint32_t *key = c->key, *end = c->key + c->len;
+    uint32_t cnt = 0u;
+    for (; key != end; ++key) {
+        cnt += (uint32_t)(*key >= t);
     }
     return cnt;
 }
@@ -347,26 +356,33 @@ void sgc_finish(sgc_cands *c, const sgc_band *band, uint32_t *iter_left, int exa
         /* count(lo) = m > hi; count(hi) = 0 < lo: regula falsi on ln(count)
          * aims each probe at the middle of the band (the candidates' tail is
          * near exponential, so one or two probes usually land) */
-        float target = 0.5f * ((float)band->lo + (float)band->hi), sum = 0.0f, lo;
+        float target = 0.5f * ((float)band->lo + (float)band->hi), sum = 0.0f, beta;
         sgc_bracket b;
-        uint32_t t;
-        b.lo = UINT32_MAX;
-        b.hi = 0u;
+        b.lo = c->floor;
+        if (b.lo == 0u) {
+            b.lo = UINT32_MAX;
+            for (i = 0u; i < m; ++i) {
+                b.lo = c->key[i] < b.lo ? c->key[i] : b.lo;
+            }
+        }
         for (i = 0u; i < m; ++i) {
-            b.lo = c->key[i] < b.lo ? c->key[i] : b.lo;
-            b.hi = c->key[i] > b.hi ? c->key[i] : b.hi;
             sum += sgc_u2f(c->key[i]);
         }
-        ++b.hi;
+        b.hi = SGC_KEY_NONFINITE; /* no key reaches it */
         b.c_lo = m;
         b.c_hi = 0u;
-        /* first probe: the exponential tail fitted to the candidates (scale
-         * = their mean excess over the smallest) */
-        lo = sgc_u2f(b.lo);
-        t = sgc_key(lo + (sum / (float)m - lo) * sgc_ln((float)m / target));
+        /* the candidates' tail as an exponential: scale = their mean excess
+         * over the smallest */
+        beta = sum / (float)m - sgc_u2f(b.lo);
         while (*iter_left > 0u && b.hi - b.lo > 1u) {
-            uint32_t cnt;
-            t = t > b.lo && t < b.hi ? t : interpolate(&b, target);
+            uint32_t t, cnt;
+            if (b.c_hi == 0u) {
+                /* only the lower end counted: step along the fitted tail */
+                t = sgc_key(sgc_u2f(b.lo) + beta * sgc_ln((float)b.c_lo / target));
+                t = t > b.lo && t < b.hi ? t : interpolate(&b, target);
+            } else {
+                t = interpolate(&b, target);
+            }
             cnt = count_at_least(c, t);
             --*iter_left;
             ++info->iterations;
@@ -381,7 +397,6 @@ void sgc_finish(sgc_cands *c, const sgc_band *band, uint32_t *iter_left, int exa
                 b.hi = t;
                 b.c_hi = cnt;
             }
-            t = interpolate(&b, target);
         }
     }
     /* exact finish: the k-th largest key among the candidates, ties to the
@@ -466,7 +481,7 @@ static void exact_by_bits(const float *g, uint32_t n, uint32_t k, uint32_t lo_t,
                           uint32_t hi_t, uint32_t cnt_hi, uint32_t *idx, float *vals,
                           uint32_t *count, sgc_select_info *info)
 {
-    sgc_cands none = {0, 0, 0, 0, 0, 0u, 0u, 0u};
+    sgc_cands none = {0, 0, 0, 0, 0, 0u, 0u, 0u, 0u};
     uint32_t i, m = 0u, ties, mink = UINT32_MAX;
     while (hi_t - lo_t > 1u) {
         uint32_t t = lo_t + (hi_t - lo_t) / 2u, cnt = sgc_collect(g, n, t, &none);

@@ -27,6 +27,8 @@ typedef struct {
     uint32_t cap;
     uint32_t len;
     uint32_t keep;
+    uint32_t floor; /* the threshold key of the last collecting range: the
+                       stored keys are every key >= it (0: unknown) */
 } sgc_cands;
 
 /* Count band a selection must land in: [lo, hi] with target k. */

@@ -153,6 +153,90 @@ static void rejected_gradients_leave_the_state_untouched(void)
     CHECK(memcmp(added, velocity, sizeof added) == 0);
 }
 
+/* The fused check of a step without momentum (it also yields laplace's
+ * moments) rejects a NaN in g and an overflowing sum like the momentum path. */
+static void rejected_gradients_leave_the_state_untouched_without_momentum(void)
+{
+    sgc_residual r, copy;
+    sgc_residual_config cfg = config(SGC_SELECT_LAPLACE, SGC_VAL_FP16, 0.01f, 0.0f);
+    uint32_t count = 77u;
+    size_t len;
+    float scale;
+    CHECK_EQ_INT(sgc_residual_init(&r, N, &cfg, residual, NULL), SGC_OK);
+    tu_fill_laplace(g, N, 1.0f);
+    CHECK_EQ_INT(step(&r, &count, &len, &scale), SGC_OK);
+    memcpy(before, residual, sizeof before);
+    copy = r;
+    g[N - 1u] = sgc_u2f(0x7F800000u); /* +Inf in the last, unblocked lane */
+    count = 77u;
+    CHECK_EQ_INT(step(&r, &count, &len, &scale), SGC_E_NONFINITE);
+    g[N - 1u] = 1.0f;
+    g[5] = -3.0e38f;
+    residual[5] = -3.0e38f;
+    before[5] = -3.0e38f;
+    CHECK_EQ_INT(step(&r, &count, &len, &scale), SGC_E_NONFINITE);
+    CHECK_EQ_INT(count, 77u);
+    CHECK(memcmp(&r, &copy, sizeof r) == 0);
+    CHECK(memcmp(before, residual, sizeof before) == 0);
+}
+
+/* g NULL: the caller added the gradient into the residual itself (a board's
+ * backward pass does); the step must then match a step given g, bit for bit. */
+static void in_place_step_matches_a_step_given_the_gradient(void)
+{
+    static float other[N];
+    static uint32_t idx2[N];
+    static float vals2[N];
+    sgc_method methods[] = {SGC_SELECT_LAPLACE, SGC_SELECT_PARTITION, SGC_SELECT_EXACT};
+    uint32_t m, i, s;
+    for (m = 0u; m < 3u; ++m) {
+        sgc_residual a, b;
+        sgc_residual_config cfg = config(methods[m], SGC_VAL_INT8, 0.02f, 0.0f);
+        CHECK_EQ_INT(sgc_residual_init(&a, N, &cfg, residual, NULL), SGC_OK);
+        CHECK_EQ_INT(sgc_residual_init(&b, N, &cfg, other, NULL), SGC_OK);
+        for (s = 0u; s < 3u; ++s) {
+            uint32_t ca = 0u, cb = 0u;
+            size_t la = 0u, lb = 0u;
+            float sa = 0.0f, sb = 0.0f;
+            tu_fill_laplace(g, N, 1.0f + (float)s);
+            CHECK_EQ_INT(step(&a, &ca, &la, &sa), SGC_OK);
+            for (i = 0u; i < N; ++i) {
+                other[i] += g[i];
+            }
+            CHECK_EQ_INT(sgc_residual_step(&b, NULL, scratch, sizeof scratch, idx2, vals2, N,
+                                           &cb, NULL, 0u, &lb, &sb), SGC_OK);
+            CHECK_EQ_INT(cb, ca);
+            CHECK_EQ_INT(lb, la);
+            CHECK(sgc_f2u(sb) == sgc_f2u(sa));
+            CHECK(memcmp(idx2, idx, ca * sizeof idx[0]) == 0);
+            CHECK(memcmp(vals2, vals, ca * sizeof vals[0]) == 0);
+            CHECK(memcmp(other, residual, sizeof other) == 0);
+        }
+    }
+}
+
+/* In place, a NaN already in the residual is refused before anything is
+ * selected or subtracted; momentum needs the gradient itself. */
+static void in_place_step_refuses_a_nonfinite_residual_and_momentum(void)
+{
+    sgc_residual r;
+    sgc_residual_config cfg = config(SGC_SELECT_LAPLACE, SGC_VAL_FP32, 0.01f, 0.0f);
+    uint32_t count = 5u;
+    CHECK_EQ_INT(sgc_residual_init(&r, N, &cfg, residual, NULL), SGC_OK);
+    tu_fill_laplace(residual, N, 1.0f);
+    residual[123] = sgc_u2f(0x7FC00000u);
+    memcpy(before, residual, sizeof before);
+    CHECK_EQ_INT(sgc_residual_step(&r, NULL, scratch, sizeof scratch, idx, vals, N, &count,
+                                   NULL, 0u, NULL, NULL), SGC_E_NONFINITE);
+    CHECK_EQ_INT(count, 5u);
+    CHECK_EQ_INT(r.step, 0u);
+    CHECK(memcmp(before, residual, sizeof before) == 0);
+    cfg = config(SGC_SELECT_LAPLACE, SGC_VAL_FP32, 0.01f, 0.9f);
+    CHECK_EQ_INT(sgc_residual_init(&r, N, &cfg, residual, velocity), SGC_OK);
+    CHECK_EQ_INT(sgc_residual_step(&r, NULL, scratch, sizeof scratch, idx, vals, N, &count,
+                                   NULL, 0u, NULL, NULL), SGC_E_NULL);
+}
+
 static void bad_configurations_and_calls_get_distinct_codes(void)
 {
     sgc_residual r;
@@ -229,6 +313,9 @@ int main(void)
     RUN(momentum_corrects_and_masks_the_velocity);
     RUN(warm_up_lowers_density_stage_by_stage);
     RUN(rejected_gradients_leave_the_state_untouched);
+    RUN(rejected_gradients_leave_the_state_untouched_without_momentum);
+    RUN(in_place_step_matches_a_step_given_the_gradient);
+    RUN(in_place_step_refuses_a_nonfinite_residual_and_momentum);
     RUN(bad_configurations_and_calls_get_distinct_codes);
     RUN(error_feedback_eventually_sends_a_constant_gradient);
     return check_report();
