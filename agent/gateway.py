@@ -31,8 +31,9 @@ The board's identity is the ``device_id`` its own frames carry, so its
 update frames go to MQTT unchanged (byte for byte, CRC and all).
 
 Resilience: a board that resets says HELLO; the gateway re-announces it to
-the host and sends it the model of the open round again (a model download
-cut short by the HELLO is started afresh). A broker that restarts is
+the host and sends it the model of the open round again, unless the board
+had already answered that round (then it gets the next round's model); a
+model download cut short by the HELLO is started afresh. A broker that restarts is
 reconnected to by the transport (agent/transport.py), whose paho client
 keeps every QoS 1 message it has not had acknowledged: an update the
 gateway has acknowledged to its board is published, never dropped. The
@@ -70,6 +71,8 @@ READ_TIMEOUT_S = 0.02
 SEND_TIMEOUT_S = 10.0
 #: Pause before retrying a model download that timed out (the board may be off).
 RETRY_PAUSE_S = 1.0
+#: How long the gateway listens at start for a board's HELLO before it sends a wake-up RESYNC.
+WAKE_LISTEN_S = 0.5
 #: How long the gateway waits at start for a board to acknowledge its wake-up RESYNC.
 WAKE_TIMEOUT_S = 2.0
 
@@ -226,7 +229,13 @@ class BoardBridge:
 
         A board that booted before the gateway started, or whose gateway was
         restarted, is idle and silent: this is how the gateway learns who it is.
+        A board that is booting repeats its HELLO every 200 ms until it is
+        acknowledged, so listen first: waking it too would make it say HELLO twice.
         """
+        got = self.link.receive(WAKE_LISTEN_S)
+        if got is not None:
+            self._from_board(*got)
+            return
         frame = sgc.encode_control(sgc.MSG_RESYNC, control.Resync(0).pack(), seq=self._next_seq())
         try:
             self.link.send(frame, timeout=WAKE_TIMEOUT_S, abort=self._hello_waiting)
@@ -273,8 +282,8 @@ class BoardBridge:
             return
         self.info = info
         self.stats.hellos += 1
+        # The board lost its model; the update it relayed (if any) stays ours to repeat.
         self.board_round = 0
-        self.last_update = None
         log.info("%s: HELLO from device %d: %s", self.url, device, info)
         if self.device is None:
             self.device = device
@@ -377,7 +386,10 @@ class BoardBridge:
         if self.done or self.device is None or self.pointer is None or self.model is None:
             return False
         rnd, pointer = self.pointer
-        return self.version == pointer.model_version and self.board_round != rnd
+        # One update per board and round: a board that answered the open round
+        # before it reset waits for the next one (the firmware's own rule too).
+        answered = self.last_update is not None and self.last_update[0] == rnd
+        return self.version == pointer.model_version and self.board_round != rnd and not answered
 
     def _next_seq(self) -> int:
         self.seq = self.seq % 0xFFFFFFFF + 1

@@ -113,6 +113,7 @@ class FleetResult:
     gateway: list[dict[str, Any]]
     kinds: dict[int, str] = field(default_factory=dict)
     node_reports: dict[int, dict[str, Any]] = field(default_factory=dict)
+    reset_device_uploads_after_reset: int | None = None
     wall_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,7 +127,8 @@ class FleetResult:
                 "nodes": {str(d): {"kind": self.kinds.get(d, "?"), "uploads": self.uploads.get(d, 0),
                                    "verdicts": self.verdicts.get(d, {}), "report": self.node_reports.get(d, {})}
                           for d in sorted(self.kinds)},
-                "gateway": self.gateway, "wall_s": self.wall_s}
+                "gateway": self.gateway, "reset_device_uploads_after_reset": self.reset_device_uploads_after_reset,
+                "wall_s": self.wall_s}
 
 
 class UploadCounter:
@@ -135,6 +137,7 @@ class UploadCounter:
     def __init__(self, broker: BrokerConfig) -> None:
         self.topics = Topics(broker.job)
         self.uploads: Counter[int] = Counter()
+        self.upload_times: dict[int, list[float]] = {}
         self.verdicts: dict[int, Counter[str]] = {}
         self._lock = threading.Lock()
         root = self.topics.root
@@ -149,6 +152,7 @@ class UploadCounter:
         with self._lock:
             if self.topics.kind(topic) == "update":
                 self.uploads[device] += 1
+                self.upload_times.setdefault(device, []).append(time.monotonic())
             elif frame.msg_type == sgc.MSG_ACK:
                 outcome = control.Ack.unpack(bytes(frame.payload)).outcome
                 self.verdicts.setdefault(device, Counter())[outcome] += 1
@@ -211,10 +215,11 @@ def _start_gateway(broker: BrokerConfig, urls: list[str], log: IO[bytes]) -> sub
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
 
 
-def _reset_when(host: Any, board: Any, rnd: int, done: threading.Event) -> None:
+def _reset_when(host: Any, board: Any, rnd: int, done: threading.Event, pressed: list[float]) -> None:
     while not done.wait(0.05):
         if host.book.round >= rnd:
             board.reset()
+            pressed.append(time.monotonic())
             return
 
 
@@ -278,8 +283,9 @@ def run_fleet(config: FleetConfig, broker: BrokerConfig, workdir: Path) -> Fleet
                                  min_nodes=config.num_nodes, start_timeout_s=60, deadline_s=config.deadline_s,
                                  eval_every=1, run_dir=str(workdir / "run"), progress=False)
         host = Host(host_config, broker)
+        pressed: list[float] = []
         if config.reset_at_round:
-            threading.Thread(target=_reset_when, args=(host, boards[0], config.reset_at_round, done),
+            threading.Thread(target=_reset_when, args=(host, boards[0], config.reset_at_round, done, pressed),
                              daemon=True).start()
         summary = host.run()
         gateway_rows: list[dict[str, Any]] = []
@@ -302,7 +308,13 @@ def run_fleet(config: FleetConfig, broker: BrokerConfig, workdir: Path) -> Fleet
     records = [json.loads(line) for line in (workdir / "run" / "metrics.jsonl").read_text().splitlines()]
     reports = {d: _last_json_line(workdir / f"{kind}-{d}.log") for d, kind in kinds.items()
                if kind in ("cpython", "micropython")}
+    after_reset = None
+    if pressed:
+        reset_device = next((d for d, kind in kinds.items() if kind == f"board {config.boards[0]}"), None)
+        times = counter.upload_times.get(reset_device, []) if reset_device is not None else []
+        after_reset = sum(1 for t in times if t > pressed[0])
     return FleetResult(summary=summary, start_accuracy=float(start_acc), majority_accuracy=majority,
                        accuracy_by_round=[r["accuracy"] for r in records], uploads=dict(counter.uploads),
                        verdicts={d: dict(c) for d, c in counter.verdicts.items()}, gateway=gateway_rows,
-                       kinds=kinds, node_reports=reports, wall_s=time.monotonic() - began)
+                       kinds=kinds, node_reports=reports, reset_device_uploads_after_reset=after_reset,
+                       wall_s=time.monotonic() - began)

@@ -39,6 +39,9 @@ def test_boards_cpython_and_micropython_nodes_train_the_watch_cnn_together(broke
         assert verdicts.get("accepted", 0) + verdicts.get("late_applied", 0) >= CONFIG.rounds - 3, \
             (device, result.verdicts, logs)
     assert summary.rejected == 0, summary.reject_reasons
-    # The reset board said HELLO again and was sent the model again.
+    # The reset board said HELLO again and went on answering: every round
+    # after the one it was reset in has its update.
     reset = next(row for row in result.gateway if row["board"] == CONFIG.boards[0])
     assert reset["hellos"] >= 2 and reset["models_sent"] >= CONFIG.rounds, reset
+    assert result.reset_device_uploads_after_reset is not None
+    assert result.reset_device_uploads_after_reset >= CONFIG.rounds - CONFIG.reset_at_round, (result, logs)

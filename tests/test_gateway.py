@@ -110,33 +110,51 @@ def test_gateway_relays_the_boards_update_byte_for_byte(host, bridge) -> None:
     assert bridge.stats.models_sent == 1
 
 
-def test_gateway_sends_the_model_again_after_a_board_reset(host, bridge, board) -> None:
+def test_gateway_sends_the_model_again_after_a_board_reset_mid_round(host, bridge, board) -> None:
+    device, _ = _first_round(host, bridge)
+    sent = bridge.link.counters.tx_frames
+    hellos = bridge.stats.hellos  # boot (and the answer to the gateway's wake-up RESYNC)
+    host.publish_model(host.model + 0.01, 2)
+    host.announce(2)
+    # Reset while the model of round 2 is on its way down.
+    assert _wait_until(lambda: bridge.link.counters.tx_frames >= sent + 4, STEP_TIMEOUT_S)
+    board.reset()
+    host.expect("control", sgc.MSG_HELLO, STEP_TIMEOUT_S, device=device)
+    # The board lost its model and residual: the gateway downloads round 2
+    # again and the board answers it.
+    _, update, _ = host.expect("update", sgc.MSG_SPARSE_UPDATE, STEP_TIMEOUT_S, device=device, rnd=2)
+    assert update.n == N_PARAMS
+    assert bridge.stats.hellos == hellos + 1
+    assert bridge.stats.downloads_aborted + bridge.stats.models_sent >= 3
+
+
+def test_a_board_that_resets_after_answering_waits_for_the_next_round(host, bridge, board) -> None:
     device, _ = _first_round(host, bridge)
     board.reset()
-    _, hello, _ = host.expect("control", sgc.MSG_HELLO, STEP_TIMEOUT_S, device=device)
-    # The board lost its model and residual: the gateway downloads round 1 again
-    # and the board answers it again (the host keeps one copy).
-    _, again, _ = host.expect("update", sgc.MSG_SPARSE_UPDATE, STEP_TIMEOUT_S, device=device, rnd=1)
-    assert again.n == N_PARAMS
-    assert bridge.stats.hellos == 2
-    assert bridge.stats.models_sent == 2
-    # The next round still works.
+    host.expect("control", sgc.MSG_HELLO, STEP_TIMEOUT_S, device=device)
+    # One update per board and round: no second download of round 1.
+    time.sleep(1.0)
+    assert bridge.stats.models_sent == 1 and bridge.stats.updates_relayed == 1
     host.publish_model(host.model + 0.01, 2)
     host.announce(2)
     host.expect("update", sgc.MSG_SPARSE_UPDATE, STEP_TIMEOUT_S, device=device, rnd=2)
+    assert bridge.stats.models_sent == 2
 
 
 def test_gateway_keeps_an_update_the_board_sent_while_the_broker_was_down(
         host, bridge, board, mosquitto) -> None:
     device, _ = _first_round(host, bridge)
-    relayed = bridge.stats.updates_relayed
     connects = host.transport.connects
+    host.publish_model(host.model + 0.01, 2)
+    host.announce(2)
+    # The broker goes down as soon as the gateway has the round: the board gets
+    # the model, trains and sends its update while the broker is away. The
+    # gateway acknowledges it on the link (the board forgets it), so the
+    # gateway must not lose it.
+    assert _wait_until(lambda: bridge.pointer is not None and bridge.pointer[0] == 2, STEP_TIMEOUT_S)
     mosquitto.kill()
-    # With the broker down, the board resets and answers round 1 again: the
-    # gateway acknowledges that update on the link (the board forgets it), so
-    # the gateway must not lose it.
-    board.reset()
-    assert _wait_until(lambda: bridge.stats.updates_relayed == relayed + 1, STEP_TIMEOUT_S)
+    assert _wait_until(lambda: bridge.stats.updates_relayed == 2, STEP_TIMEOUT_S)
+    assert not bridge.transport.connected.is_set()
     kept = bridge.last_update
     mosquitto.start()
     assert _wait_until(lambda: host.transport.connects > connects and bridge.transport.connected.is_set(),
@@ -144,13 +162,13 @@ def test_gateway_keeps_an_update_the_board_sent_while_the_broker_was_down(
     # The broker may not have kept the host's session, so the update paho sent
     # on reconnect can precede the host's new subscription; the host announces
     # the open round again (as at its deadline) and the gateway sends it again.
-    host.announce(1)
-    _, again, data = host.expect("update", sgc.MSG_SPARSE_UPDATE, STEP_TIMEOUT_S, device=device, rnd=1)
-    assert kept is not None and data == kept[1]
-    assert host.wait_online(device, 10)
-    host.publish_model(host.model + 0.01, 2)
     host.announce(2)
-    host.expect("update", sgc.MSG_SPARSE_UPDATE, STEP_TIMEOUT_S, device=device, rnd=2)
+    _, again, data = host.expect("update", sgc.MSG_SPARSE_UPDATE, STEP_TIMEOUT_S, device=device, rnd=2)
+    assert kept is not None and kept[0] == 2 and data == kept[1]
+    assert host.wait_online(device, 10)
+    host.publish_model(host.model + 0.01, 3)
+    host.announce(3)
+    host.expect("update", sgc.MSG_SPARSE_UPDATE, STEP_TIMEOUT_S, device=device, rnd=3)
 
 
 def test_a_restarted_gateway_wakes_the_idle_board_and_carries_on(host, board, broker_config) -> None:

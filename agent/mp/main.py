@@ -20,7 +20,7 @@ def _add_paths():
             sys.path.append(path)
 
 
-def main(argv):
+def main(argv: list) -> int:
     _add_paths()
     from mpnode import Node
 

@@ -147,7 +147,7 @@ class Model:
         ``ModelSpec.to_dict()``: ``input_shape``, ``num_classes``, ``layers``.
     """
 
-    def __init__(self, spec):
+    def __init__(self, spec: dict) -> None:
         shape = tuple(spec["input_shape"])
         if len(shape) != 2:
             raise ValueError("input_shape must be (channels, length) for a 1-D model")
@@ -170,14 +170,14 @@ class Model:
         self.probs = array("f", bytes(4 * self.num_classes))
         self.dlogits = array("f", bytes(4 * self.num_classes))
 
-    def forward(self, p, x):
+    def forward(self, p: array, x: array) -> array:
         """Logits of one sample ``x`` (array('f') of the input size)."""
         for layer in self.layers:
             _forward(layer, p, x)
             x = layer.out
         return x
 
-    def loss_and_grad(self, p, samples, labels, g):
+    def loss_and_grad(self, p: array, samples: list, labels: list, g: array) -> float:
         """Add d(mean loss)/d(params) of a batch into ``g``; return the mean loss.
 
         Parameters
@@ -219,7 +219,7 @@ class Model:
             self.dlogits[i] = (q - (1.0 if i == y else 0.0)) * scale
         return -math.log(max(self.probs[y] / total, 1e-30))
 
-    def predict(self, p, x):
+    def predict(self, p: array, x: array) -> int:
         """Index of the largest logit."""
         logits = self.forward(p, x)
         best = 0

@@ -52,7 +52,7 @@ _ROUND = "<IIHH"
 _ACK = "<IB3x"
 
 
-def top_k(values, k):
+def top_k(values: array, k: int) -> array:
     """Ascending indices of the ``k`` entries of largest magnitude."""
     order = sorted(range(len(values)), key=lambda i: -abs(values[i]))
     chosen = order[:k]
@@ -60,7 +60,7 @@ def top_k(values, k):
     return array("I", chosen)
 
 
-def batch_indices(count, size, seed, device, rnd):
+def batch_indices(count: int, size: int, seed: int, device: int, rnd: int) -> list:
     """``size`` distinct sample indices below ``count``, a function of (seed, device, round)."""
     state = (seed * 0x9E3779B1 + device * 0x85EBCA77 + rnd * 0xC2B2AE3D + 1) & 0xFFFFFFFF
     pool = list(range(count))
@@ -89,7 +89,7 @@ class Node:
         ``exit_when_done`` (True).
     """
 
-    def __init__(self, config):
+    def __init__(self, config: dict) -> None:
         self.cfg = config
         self.device = int(config["device_id"])
         self.model = Model(config["spec"])
@@ -136,7 +136,7 @@ class Node:
 
     # -- connection ----------------------------------------------------------------
 
-    def connect(self):
+    def connect(self) -> None:
         """Connect (persistent session), subscribe, say online and HELLO."""
         client = MQTTClient("sparrow-%s-agent-%d" % (self.cfg["job"], self.device), self.cfg["host"],
                             int(self.cfg["port"]), keepalive=int(self.cfg.get("keepalive", 10)))
@@ -152,7 +152,7 @@ class Node:
         if self.params is None:
             self._resync(0)
 
-    def run(self):
+    def run(self) -> None:
         """Work until the host announces the end (when ``exit_when_done``)."""
         pause = 0.2
         while not (self.done and self.cfg.get("exit_when_done", True)):
@@ -261,7 +261,7 @@ class Node:
         self.pending = None
         self._publish(self.t_update, self.cached)
 
-    def update_frame(self, rnd, batch):
+    def update_frame(self, rnd: int, batch: int) -> bytes:
         """Train on one mini-batch and return the SPARSE_UPDATE frame of round ``rnd``."""
         start = _ms()
         picks = batch_indices(self.shard.count, min(batch, self.max_batch), self.seed, self.device, rnd)

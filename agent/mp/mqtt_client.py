@@ -81,7 +81,8 @@ class MQTTClient:
         PUBLISH, and for the rest of a packet once its first byte arrived.
     """
 
-    def __init__(self, client_id, host, port=1883, keepalive=30, timeout=10.0):
+    def __init__(self, client_id: str, host: str, port: int = 1883, keepalive: int = 30,
+                 timeout: float = 10.0) -> None:
         self.client_id = client_id
         self.host = host
         self.port = port
@@ -95,11 +96,11 @@ class MQTTClient:
         self.sent_bytes = 0
         self.received_bytes = 0
 
-    def set_callback(self, callback):
+    def set_callback(self, callback: "Callable[[bytes, bytes], None]") -> None:
         """``callback(topic: bytes, payload: bytes)`` for every message received."""
         self.callback = callback
 
-    def set_last_will(self, topic, message, retain=False, qos=0):
+    def set_last_will(self, topic: str, message: bytes, retain: bool = False, qos: int = 0) -> None:
         """The message the broker publishes when this client vanishes."""
         self.will = (topic, message, retain, qos)
 
@@ -164,7 +165,7 @@ class MQTTClient:
 
     # -- session ----------------------------------------------------------------------
 
-    def connect(self, clean_session=True):
+    def connect(self, clean_session: bool = True) -> bool:
         """Open the TCP connection and the MQTT session; returns the session-present flag."""
         addr = socket.getaddrinfo(self.host, self.port)[0][-1]
         self.sock = socket.socket()
@@ -185,14 +186,14 @@ class MQTTClient:
             raise MQTTError("broker refused the connection, return code %d" % got[1][1])
         return bool(got[1][0] & 1)
 
-    def disconnect(self):
+    def disconnect(self) -> None:
         """Say DISCONNECT (the Last Will is not published) and close the socket."""
         try:
             self._packet(DISCONNECT, b"")
         finally:
             self.close()
 
-    def close(self):
+    def close(self) -> None:
         """Close the socket without DISCONNECT (the broker will publish the Last Will)."""
         if self.sock is not None:
             self.sock.close()
@@ -204,7 +205,7 @@ class MQTTClient:
         self._pid = self._pid % 0xFFFF + 1
         return self._pid
 
-    def publish(self, topic, payload, retain=False, qos=0):
+    def publish(self, topic: str, payload: bytes, retain: bool = False, qos: int = 0) -> None:
         """Publish; at QoS 1 return once the broker's PUBACK arrived."""
         if qos not in (0, 1):
             raise ValueError("qos must be 0 or 1")
@@ -217,7 +218,7 @@ class MQTTClient:
         if qos:
             self._wait_for(PUBACK, pid)
 
-    def subscribe(self, topic, qos=0):
+    def subscribe(self, topic: str, qos: int = 0) -> None:
         """Subscribe to a topic filter; waits for the SUBACK."""
         pid = self._next_pid()
         self._packet(SUBSCRIBE, struct.pack("!H", pid) + _string(topic) + bytes([qos]))
@@ -256,7 +257,7 @@ class MQTTClient:
         else:
             raise MQTTError("unexpected packet type 0x%02x" % first)
 
-    def check_msg(self, timeout=0.0):
+    def check_msg(self, timeout: float = 0.0) -> None:
         """Handle what arrives within ``timeout`` seconds; ping when the keep-alive asks for it."""
         if self.keepalive and _ticks() - self._last_sent > self.keepalive / 2:
             self._packet(PINGREQ, b"")

@@ -18,7 +18,8 @@ _HEAD = "<4sHHHHI"
 HEADER_BYTES = struct.calcsize(_HEAD)
 
 
-def write(path, features, labels, channels, length, classes):
+def write(path: str, features: bytes, labels: "Sequence[int]", channels: int, length: int,
+          classes: int) -> None:
     """Write a shard file.
 
     Parameters
@@ -52,7 +53,7 @@ class Shard:
         The file written by :func:`write`.
     """
 
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         from array import array
         self._file = open(path, "rb")
         head = self._file.read(HEADER_BYTES)
@@ -68,7 +69,7 @@ class Shard:
             raise ValueError("shard file truncated")
         self._array = array
 
-    def sample(self, i, out=None):
+    def sample(self, i: int, out: "array | None" = None) -> "array":
         """Sample ``i`` as array('f') (into ``out`` when given)."""
         if not 0 <= i < self.count:
             raise IndexError("sample index out of range")
@@ -78,6 +79,6 @@ class Shard:
         self._file.readinto(out)
         return out
 
-    def close(self):
+    def close(self) -> None:
         """Close the file."""
         self._file.close()

@@ -4,6 +4,7 @@
 #include "sgc_kselect.h"
 #include "sgc_math.h"
 #include "sgc_select_internal.h"
+#include "sgc_threshold.h"
 
 size_t sgc_exact_scratch_bytes(uint32_t n, uint32_t k)
 {
@@ -14,7 +15,7 @@ size_t sgc_exact_scratch_bytes(uint32_t n, uint32_t k)
 sgc_status sgc_run_exact(const sgc_job *job)
 {
     uint32_t *keys = (uint32_t *)job->scratch;
-    uint32_t i, bad = 0u, p, gt = 0u, ties, m = 0u;
+    uint32_t i, bad = 0u, p, gt = 0u, ties, m;
     for (i = 0u; i < job->n; ++i) {
         keys[i] = sgc_key(job->g[i]);
         bad |= sgc_nonfinite_bits(keys[i]);
@@ -27,17 +28,7 @@ sgc_status sgc_run_exact(const sgc_job *job)
         gt += (uint32_t)(keys[i] > p);
     }
     ties = job->k - gt;
-    for (i = 0u; i < job->n && m < job->k; ++i) {
-        uint32_t u = sgc_key(job->g[i]);
-        if (u > p || (u == p && ties > 0u)) {
-            if (u == p) {
-                --ties;
-            }
-            job->idx[m] = i;
-            job->vals[m] = job->g[i];
-            ++m;
-        }
-    }
+    m = sgc_emit_top(job->g, job->n, job->k, p, ties, job->idx, job->vals);
     *job->count = m;
     job->info->passes = 2u; /* over g: copy and emit; introselect works on the copy */
     job->info->exact = 1u;

@@ -6,14 +6,14 @@
  * E|g| = |mu| + b exp(-|mu|/b), which gives b without a second pass (b = mean|g|
  * exactly when mu = 0). P(|g| > t) = exp(-t/b) cosh(mu/b), so the threshold for
  * a count c of n is t = b ln(n cosh(mu/b) / c). Pass 2 counts at the t for
- * c = sqrt(k(1-tol) (2k+64)) (about 1.4k: the middle, on a log scale, of the
- * counts the candidate buffer accepts, so that noise or a model error of
- * +-30% still lands there) and collects the candidates into scratch; the
- * bisection towards k(1 +- tol) then continues among the candidates only,
- * with no further pass over g.
- * Common case: 2 passes. A count above the buffer costs one more pass (its
- * overflow histogram names the threshold that fits); a count below it one
- * more per Laplace-slope step (t += b ln(count/target)). */
+ * c = sqrt(k (2k+32)) (about 1.41k: the middle, on a log scale, of k and
+ * half the candidate buffer of 4k+64) and collects the candidates into
+ * scratch, raising its own threshold if the buffer fills; the bisection
+ * towards [k, k(1 + tol)] then continues among the candidates only, with no
+ * further pass over g. Inside a residual step the moments come from the
+ * step's check pass (job->moments) and pass 1 is skipped.
+ * Common case: 2 passes, heavy tails included. A count below k costs one
+ * more pass per Laplace-slope step (t += b ln(count/target)). */
 #include "sgc_math.h"
 #include "sgc_select_internal.h"
 #include "sgc_threshold.h"

@@ -11,9 +11,9 @@
  * candidate when |g| >= t_r - b_r ln 1.4 (about 1.4x the expected count), with
  * the key |g| / t_r, so one cut on the normalised key scales both thresholds
  * together; the pass also feeds the block means and the region histograms
- * from a strided sample (every 4th element, or about 65536 of a large n). If the candidate count lands in [k(1-tol), 2k+64], the
- * count is finished among the candidates (bisection, then exact) with no
- * second pass. Then t_r <- lambda t_r (lambda the final cut) times
+ * from a strided sample (every 4th element, or about 65536 of a large n).
+ * If the candidate count lands in [k, 4k+64], the count is finished among
+ * the candidates (a threshold search, then exact) with no second pass. Then t_r <- lambda t_r (lambda the final cut) times
  * b_r(now) / b_r(before): each region's threshold follows its own entropy
  * scale into the next step.
  *

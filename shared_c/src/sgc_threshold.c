@@ -148,9 +148,6 @@ typedef struct {
     uint32_t bad;
 } sgc_scan;
 
-/* The rare path: store the entries of g[from..to) with key >= tkey. Since
- * tkey <= SGC_KEY_NONFINITE, every NaN/Inf is such an entry: the NaN check
- * happens here, and the test loop needs no second operation. */
 /* The buffer is full at threshold s->tkey: raise the threshold to the key
  * of the c->keep-th largest candidate and keep only the candidates at or
  * above it (index order stays). Without progress (ties), stop raising. */
@@ -290,7 +287,7 @@ uint32_t sgc_collect(const float *g, uint32_t n, uint32_t tkey, sgc_cands *c)
 }
 
 /* A bracket of thresholds (magnitude keys) with their counts: count(lo) is
- * above the candidate capacity, count(hi) below band.lo. */
+ * too many, count(hi) too few (c_hi 0 also stands for "not counted"). */
 typedef struct {
     uint32_t lo, hi;
     uint32_t c_lo, c_hi;
@@ -372,7 +369,7 @@ void sgc_finish(sgc_cands *c, const sgc_band *band, uint32_t *iter_left, int exa
         b.c_lo = m;
         b.c_hi = 0u;
         /* the candidates' tail as an exponential: scale = their mean excess
-         * over the smallest */
+         * over the lower end (the pass threshold, or the smallest key) */
         beta = sum / (float)m - sgc_u2f(b.lo);
         while (*iter_left > 0u && b.hi - b.lo > 1u) {
             uint32_t t, cnt;
@@ -473,6 +470,22 @@ static uint32_t next_threshold(sgc_cands *c, uint32_t t, uint32_t cnt, const sgc
     return interpolate(b, target);
 }
 
+uint32_t sgc_emit_top(const float *g, uint32_t n, uint32_t k, uint32_t p, uint32_t ties,
+                      uint32_t *idx, float *vals)
+{
+    uint32_t i, m = 0u;
+    for (i = 0u; i < n && m < k; ++i) {
+        uint32_t u = sgc_key(g[i]);
+        if (u > p || (u == p && ties > 0u)) {
+            ties -= (uint32_t)(u == p);
+            idx[m] = i;
+            vals[m] = g[i];
+            ++m;
+        }
+    }
+    return m;
+}
+
 /* Exact k-th largest key by bisection on the key bits with counting passes,
  * given count(lo_t) >= k and count(hi_t) = cnt_hi < k; then one emitting
  * pass. Only reached when the refinement cap is spent or ties defeat the
@@ -482,7 +495,7 @@ static void exact_by_bits(const float *g, uint32_t n, uint32_t k, uint32_t lo_t,
                           uint32_t *count, sgc_select_info *info)
 {
     sgc_cands none = {0, 0, 0, 0, 0, 0u, 0u, 0u, 0u};
-    uint32_t i, m = 0u, ties, mink = UINT32_MAX;
+    uint32_t m, ties;
     while (hi_t - lo_t > 1u) {
         uint32_t t = lo_t + (hi_t - lo_t) / 2u, cnt = sgc_collect(g, n, t, &none);
         ++info->passes;
@@ -493,22 +506,11 @@ static void exact_by_bits(const float *g, uint32_t n, uint32_t k, uint32_t lo_t,
             cnt_hi = cnt;
         }
     }
-    ties = k - cnt_hi; /* how many of key lo_t to take */
-    for (i = 0u; i < n && m < k; ++i) {
-        uint32_t u = sgc_key(g[i]);
-        if (u > lo_t || (u == lo_t && ties > 0u)) {
-            if (u == lo_t) {
-                --ties;
-            }
-            idx[m] = i;
-            vals[m] = g[i];
-            mink = u < mink ? u : mink;
-            ++m;
-        }
-    }
+    ties = k - cnt_hi; /* how many of key lo_t to take: at least one */
+    m = sgc_emit_top(g, n, k, lo_t, ties, idx, vals);
     ++info->passes;
     info->exact = 1u;
-    info->threshold = sgc_u2f(mink);
+    info->threshold = sgc_u2f(lo_t);
     *count = m;
 }
 

@@ -38,7 +38,8 @@ typedef struct {
     uint32_t hi;
 } sgc_band;
 
-/* Candidate capacity for (n, k): room for twice k, plus slack for small k. */
+/* Candidate capacity for (n, k): room for four times k, plus slack for small
+ * k (real gradients' first counts land well above the aim). */
 uint32_t sgc_cands_cap(uint32_t n, uint32_t k);
 
 /* Scratch bytes of a candidate buffer of `cap` entries; 0 on overflow. */
@@ -51,8 +52,9 @@ void sgc_cands_bind(sgc_cands *c, void *scratch, uint32_t cap);
  * threshold selection in it holds the whole top-k (docs/methods.md). */
 sgc_band sgc_band_make(uint32_t k, float tol, uint32_t cap);
 
-/* Count to aim a collecting pass at: sqrt(band.lo * cap), the middle on a
- * log scale of the counts a candidate buffer of `cap` accepts. */
+/* Count to aim a collecting pass at: sqrt(band.lo * cap / 2), the middle on
+ * a log scale of k and the count a raised pass keeps (cap / 2): larger
+ * counts up to cap fit, larger still are caught by the raise. */
 float sgc_count_target(const sgc_band *band, uint32_t cap);
 
 /* One read of g[from..to): *sum = sum of g, *sum_abs = sum of |g| (in float,
@@ -98,6 +100,12 @@ uint32_t sgc_collect(const float *g, uint32_t n, uint32_t tkey, sgc_cands *c);
  * index). */
 void sgc_finish(sgc_cands *c, const sgc_band *band, uint32_t *iter_left, int exact_only,
                 uint32_t *idx, float *vals, uint32_t *count, sgc_select_info *info);
+
+/* The emitting pass of an exact finish over g: writes, in index order, the
+ * entries of g[0..n) whose key is above p, and of those with key p only the
+ * first `ties`, stopping at k; returns how many were written. */
+uint32_t sgc_emit_top(const float *g, uint32_t n, uint32_t k, uint32_t p, uint32_t ties,
+                      uint32_t *idx, float *vals);
 
 /* Full search from a first threshold `guess`: counting passes over g until
  * a pass collects a count in [band.lo, c->cap], then sgc_finish. Between
