@@ -216,7 +216,10 @@ class BoardBridge:
         return False
 
     def _run(self) -> None:
-        self._wake_board()
+        try:
+            self._wake_board()
+        except Exception:  # noqa: BLE001 - the loop below keeps waiting for the board
+            log.exception("%s: waking the board failed", self.url)
         while not self._stop.is_set():
             try:
                 self._step()
@@ -232,10 +235,13 @@ class BoardBridge:
         A board that is booting repeats its HELLO every 200 ms until it is
         acknowledged, so listen first: waking it too would make it say HELLO twice.
         """
-        got = self.link.receive(WAKE_LISTEN_S)
-        if got is not None:
-            self._from_board(*got)
-            return
+        deadline = time.monotonic() + WAKE_LISTEN_S
+        while time.monotonic() < deadline:
+            got = self.link.receive(deadline - time.monotonic())
+            if got is not None:
+                self._from_board(*got)
+                if got[0].msg_type == sgc.MSG_HELLO:
+                    return
         frame = sgc.encode_control(sgc.MSG_RESYNC, control.Resync(0).pack(), seq=self._next_seq())
         try:
             self.link.send(frame, timeout=WAKE_TIMEOUT_S, abort=self._hello_waiting)
@@ -398,6 +404,9 @@ class BoardBridge:
     def _hello_waiting(self) -> bool:
         return any(f.msg_type == sgc.MSG_HELLO for f, _ in self.link.pending())
 
+    def _interrupted(self) -> bool:
+        return self._stop.is_set() or self._hello_waiting()
+
     def _send_model(self) -> None:
         """Download the model of the open round to the board, segment by segment."""
         assert self.model is not None and self.pointer is not None and self.device is not None
@@ -407,9 +416,10 @@ class BoardBridge:
             for i, (first, stop) in enumerate(pieces):
                 frame = sgc.encode_dense(self.model[first:stop], round=rnd, seq=self._next_seq(),
                                          segment_id=i, segment_count=len(pieces), device_id=self.device)
-                if not self.link.send(frame, timeout=SEND_TIMEOUT_S, abort=self._hello_waiting):
-                    # The board reset mid-download: take its HELLO, then start again.
-                    self.stats.downloads_aborted += 1
+                if not self.link.send(frame, timeout=SEND_TIMEOUT_S, abort=self._interrupted):
+                    if not self._stop.is_set():
+                        # The board reset mid-download: take its HELLO, then start again.
+                        self.stats.downloads_aborted += 1
                     return
         except TimeoutError as exc:
             log.warning("%s: model download of round %d failed: %s", self.url, rnd, exc)

@@ -8,25 +8,20 @@ tests/test_e2e_fleet.py). Prints one JSON object: accuracy before, by round
 and after, per-node uploads and host verdicts, the gateway's per-board
 report (HELLOs, model downloads, link counters), bytes and wall time.
 
-Usage:
-  .venv/bin/python bench/fleet.py                  16 rounds, reset at round 6
-  .venv/bin/python bench/fleet.py --rounds 30 --reset-at 0
+Usage (``-P``: bench/select.py must not shadow the standard library's select):
+  .venv/bin/python -P bench/fleet.py                  16 rounds, reset at round 6
+  .venv/bin/python -P bench/fleet.py --rounds 30 --reset-at 0
 """
 from __future__ import annotations
 
-import sys
+import argparse
+import json
+import tempfile
 from pathlib import Path
 
-# bench/select.py would shadow the standard library's select (which subprocess needs).
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-
-from sparrow.agent.config import BrokerConfig  # noqa: E402
-from sparrow.agent.gateway_fleet import FleetConfig, run_fleet  # noqa: E402
-from sparrow.host.broker import Mosquitto  # noqa: E402
+from sparrow.agent.config import BrokerConfig
+from sparrow.agent.gateway_fleet import FleetConfig, run_fleet
+from sparrow.host.broker import Mosquitto
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import time
 from array import array
 from typing import Iterator
 
@@ -143,3 +144,33 @@ def test_micropython_agent_joins_and_sends_valid_compressed_updates(broker_confi
     assert "bad frame" in log
     report = json.loads(log.strip().splitlines()[-1])
     assert report["device_id"] == device and report["rounds"] == 2 and report["accepted"] == 0
+
+
+def test_micropython_agent_reconnects_after_a_broker_restart_and_keeps_training(
+        broker_config, host, mosquitto, tmp_path) -> None:
+    device = 42
+    node = start_micropython_node(prepare_micropython_node(tmp_path, broker_config, device, 5),
+                                  tmp_path / "mp.log")
+    try:
+        host.expect("control", sgc.MSG_HELLO, STEP_TIMEOUT_S, device=device)
+        host.publish_model(init_params(SPEC, seed=0), 1)
+        host.announce(1)
+        host.expect("update", sgc.MSG_SPARSE_UPDATE, STEP_TIMEOUT_S, device=device, rnd=1)
+        connects = host.transport.connects
+        mosquitto.restart(down_s=1.0)
+        deadline = time.monotonic() + STEP_TIMEOUT_S
+        while host.transport.connects == connects:
+            assert time.monotonic() < deadline, "the scripted host did not reconnect"
+            time.sleep(0.05)
+        # The node reconnects on its own (it may come back before or after the
+        # model is published: then it asks for it with RESYNC) and answers.
+        host.publish_model(host.model + 0.01, 2)
+        host.announce(2)
+        host.expect("update", sgc.MSG_SPARSE_UPDATE, STEP_TIMEOUT_S, device=device, rnd=2)
+        host.announce(3, flags=control.ROUND_DONE)
+        assert node.wait(timeout=STEP_TIMEOUT_S) == 0
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+    assert "reconnecting" in (tmp_path / "mp.log").read_text()

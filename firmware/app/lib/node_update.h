@@ -48,7 +48,10 @@ uint32_t node_update_k(const node_update *u);
 
 /* Select, subtract and encode the SPARSE_UPDATE of `round` into out (cap
  * bytes). The selector's scratch is lent by the caller: the training arena,
- * idle between steps, serves. On failure the residual is unchanged. */
+ * idle between steps, serves. On failure the residual is unchanged
+ * (SGC_E_CAPACITY when cap cannot hold the largest frame the step may
+ * produce, checked before the step; SGC_E_NONFINITE when the residual holds
+ * a NaN/Inf). */
 sgc_status node_update_encode(node_update *u, float *residual, void *scratch,
                               size_t scratch_bytes, uint32_t device_id, uint32_t round,
                               uint32_t seq, uint8_t *out, size_t cap, size_t *len);
