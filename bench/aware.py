@@ -65,6 +65,16 @@ VARIANTS = {
 }
 
 
+def parse_variant(text: str) -> Variant:
+    """A registered variant name, or ``aware@P:Q`` for popularity boost P and persistence boost Q."""
+    if text in VARIANTS:
+        return VARIANTS[text]
+    if text.startswith("aware@"):
+        popularity, persistence = (float(v) for v in text[len("aware@"):].split(":"))
+        return Variant(text, popularity, persistence)
+    raise SystemExit(f"unknown variant {text!r}: use one of {sorted(VARIANTS)} or aware@P:Q")
+
+
 def simulate(data, spec, shares, variant: Variant, args, seed: int) -> dict:
     """One training run; returns per-round union sizes, byte counts and the final accuracy."""
     n = spec.num_params
@@ -114,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="comma-separated: names of VARIANTS or aware@P:Q (boosts)")
     parser.add_argument("--out", default="bench/out/aware")
     args = parser.parse_args(argv)
     if args.quick:
@@ -126,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     curves = {}
     lines = []
     for name in args.variants.split(","):
-        variant = VARIANTS[name]
+        variant = parse_variant(name)
         started = time.perf_counter()
         runs = [simulate(data, spec, shares, variant, args, seed) for seed in range(args.seeds)]
         line = {
