@@ -20,6 +20,8 @@ __all__ = [
     "AgentConfig",
     "BrokerConfig",
     "COMPRESSORS",
+    "MODES",
+    "SELECTIONS",
     "VALUE_CODINGS",
     "build",
     "load_toml",
@@ -30,6 +32,10 @@ __all__ = [
 COMPRESSORS = ("dense", "exact", "laplace", "partition", "dgc", "random")
 #: Value codings of sgc.encode_sparse.
 VALUE_CODINGS = ("fp32", "fp16", "int8", "sign")
+#: What a node uploads each round: one gradient, or the delta of local SGD steps (agent/local_sgd.py).
+MODES = ("gradient", "local_sgd")
+#: How a node picks its coordinates: independent top-k, or aggregation-aware (agent/aware.py).
+SELECTIONS = ("topk", "aware")
 
 _JOB_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -156,6 +162,20 @@ class AgentConfig:
         Seed of this node's mini-batch sampling.
     exit_when_done : bool
         Leave when the host announces the end of the job.
+    mode : str
+        ``"gradient"`` (one mini-batch gradient per round) or ``"local_sgd"``
+        (model averaging: ``local_steps`` SGD steps, then the compressed
+        model delta; the host must run ``mode = "average"``).
+    local_steps, warmup_rounds : int
+        Local SGD steps per round, and synchronous one-step rounds first
+        (post-local SGD); ``local_sgd`` mode only.
+    local_lr : float
+        Learning rate of the local SGD steps.
+    selection : str
+        ``"topk"`` (independent) or ``"aware"`` (favour the global support
+        the host publishes; the host must run ``selection = "aware"``).
+    popularity_boost, persistence_boost, persistence_decay : float
+        Scoring of ``aware`` selection (docs/methods.md).
     """
 
     device_id: int = 1
@@ -173,6 +193,14 @@ class AgentConfig:
     value_coding: str = "fp32"
     seed: int = 0
     exit_when_done: bool = True
+    mode: str = "gradient"
+    local_steps: int = 4
+    warmup_rounds: int = 0
+    local_lr: float = 0.05
+    selection: str = "topk"
+    popularity_boost: float = 4.0
+    persistence_boost: float = 4.0
+    persistence_decay: float = 0.5
 
     def __post_init__(self) -> None:
         _int_at_least("agent.device_id", self.device_id, 0)
@@ -197,6 +225,19 @@ class AgentConfig:
         _require(self.value_coding in VALUE_CODINGS,
                  f"agent.value_coding must be one of {VALUE_CODINGS}, got {self.value_coding!r}")
         _int_at_least("agent.seed", self.seed, 0)
+        _require(self.mode in MODES, f"agent.mode must be one of {MODES}, got {self.mode!r}")
+        _int_at_least("agent.local_steps", self.local_steps, 1)
+        _int_at_least("agent.warmup_rounds", self.warmup_rounds, 0)
+        _positive("agent.local_lr", self.local_lr)
+        _require(self.selection in SELECTIONS, f"agent.selection must be one of {SELECTIONS}, got {self.selection!r}")
+        _require(self.selection == "topk" or self.compressor not in ("dense", "random"),
+                 f"agent.selection=aware needs a top-k compressor, not {self.compressor!r}")
+        for name in ("popularity_boost", "persistence_boost"):
+            value = getattr(self, name)
+            _require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                     and value >= 0, f"agent.{name} must be a finite number >= 0, got {value!r}")
+        _require(isinstance(self.persistence_decay, (int, float)) and 0.0 <= self.persistence_decay < 1.0,
+                 f"agent.persistence_decay must be in [0, 1), got {self.persistence_decay!r}")
 
 
 def load_toml(path: str | None) -> dict[str, Any]:

@@ -169,21 +169,26 @@ class LocalSGD:
         self.seed = int(seed)
         self.device_id = int(device_id)
 
-    def round(self, params: np.ndarray, rnd: int) -> LocalRound:
-        """Train from ``params`` for round ``rnd`` and compress the delta."""
+    def round(self, params: np.ndarray, rnd: int, batch_size: int | None = None) -> LocalRound:
+        """Train from ``params`` for round ``rnd`` and compress the delta.
+
+        ``batch_size`` overrides the worker's (the host announces it per round).
+        """
         steps = steps_in_round(rnd, self.local_steps, self.warmup_rounds)
         rng = np.random.default_rng([self.seed, self.device_id, rnd])
-        delta, loss = local_train(self.spec, params, self.x, self.y, steps, self.lr, self.batch_size, rng)
+        delta, loss = local_train(self.spec, params, self.x, self.y, steps, self.lr,
+                                  batch_size or self.batch_size, rng)
         indices, values = self.compressor.compress(delta)
         return LocalRound(np.asarray(indices, dtype=np.uint32), np.asarray(values, dtype=np.float32), steps, loss)
 
-    def frame(self, params: np.ndarray, rnd: int, value_coding: str = "fp32", seq: int = 0) -> tuple[bytes, LocalRound]:
+    def frame(self, params: np.ndarray, rnd: int, value_coding: str = "fp32", seq: int = 0,
+              batch_size: int | None = None) -> tuple[bytes, LocalRound]:
         """:meth:`round`, encoded as a ``MSG_SPARSE_MODEL_DELTA`` frame.
 
         The value coding must be the compressor's, so that the residual
         memory holds exactly what the host does not decode.
         """
-        work = self.round(params, rnd)
+        work = self.round(params, rnd, batch_size)
         out = sgc.encode_sparse(self.spec.num_params, work.indices, work.values, value_coding=value_coding,
                                 msg_type=sgc.MSG_SPARSE_MODEL_DELTA, device_id=self.device_id, round=rnd,
                                 seq=seq)

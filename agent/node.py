@@ -28,12 +28,15 @@ import numpy as np
 import sgc
 
 from sparrow.agent import control
-from sparrow.agent.compressor import make_compressor
+from sparrow.agent.aware import AwareCompressor
+from sparrow.agent.compressor import Compressor, make_compressor
 from sparrow.agent.config import AgentConfig, BrokerConfig
 from sparrow.agent.datasets import load, partition
+from sparrow.agent.local_sgd import LocalSGD
 from sparrow.agent.modelspec import get_spec
 from sparrow.agent.npmodel import loss_and_grad
 from sparrow.agent.transport import Topics, Transport
+from sparrow.host.support import decode_summary
 
 __all__ = ["Agent"]
 
@@ -62,8 +65,9 @@ class Agent:
         self.spec = get_spec(config.model, data.num_classes)
         self.n = self.spec.num_params
         ranges = list(self.spec.layer_param_ranges) if config.per_layer else None
-        self.compressor = make_compressor(config.compressor, self.n, ranges, config.density, config.momentum,
-                                          config.value_coding)
+        self.compressor = SELECTIONS[config.selection](config, self.n, ranges)
+        self.local = LocalSGD(self.spec, self.x, self.y, self.compressor, config.local_steps, config.warmup_rounds,
+                              config.local_lr, 32, config.seed, config.device_id)
         self.params: np.ndarray | None = None
         self.version = 0
         self.pending: tuple[int, control.RoundOpen] | None = None
@@ -80,7 +84,8 @@ class Agent:
         self.transport = Transport(
             broker, client_id=f"sparrow-{broker.job}-agent-{me}", status_name=str(me),
             subscriptions=[(self.topics.model, 1), (self.topics.sync(me), 1), (self.topics.round, 1),
-                           (self.topics.ack(me), 0)],
+                           (self.topics.ack(me), 0)]
+            + ([(self.topics.support, 1)] if config.selection == "aware" else []),
             on_frame=lambda t, f: self.events.put(("frame", t, f)),
             on_text=lambda t, p: None,
             on_error=lambda t, e: self.events.put(("error", t, e)),
@@ -120,6 +125,10 @@ class Agent:
                 log.warning("agent %d: bad frame on %s: %s", self.config.device_id, topic, exc)
 
     def _on_frame(self, topic: str, data: bytes) -> None:
+        if self.topics.kind(topic) == "support":
+            summary = decode_summary(data, self.n)
+            self.compressor.observe(summary.indices, summary.popularity)  # type: ignore[attr-defined]
+            return
         frame = sgc.decode(data)
         kind = frame.msg_type
         if kind in (sgc.MSG_DENSE_MODEL, sgc.MSG_SPARSE_MODEL_DELTA):
@@ -191,6 +200,9 @@ class Agent:
         self.transport.publish_frame(self.topics.update(self.config.device_id), self.cached_frame)
 
     def _update_frame(self, rnd: int, batch_size: int) -> bytes:
+        return UPLOADS[self.config.mode](self, rnd, batch_size)
+
+    def _gradient_frame(self, rnd: int, batch_size: int) -> bytes:
         assert self.params is not None
         rng = np.random.default_rng([self.config.seed, self.config.device_id, rnd])
         count = self.y.size
@@ -202,3 +214,29 @@ class Agent:
                                   device_id=self.config.device_id, round=rnd, seq=self.seq)
         self.seq = (self.seq + 1) & 0xFFFF
         return frame
+
+    def _local_sgd_frame(self, rnd: int, batch_size: int) -> bytes:
+        assert self.params is not None
+        frame, work = self.local.frame(self.params, rnd, self.config.value_coding, self.seq, batch_size)
+        self.last_loss = work.loss
+        self.seq = (self.seq + 1) & 0xFFFF
+        return frame
+
+
+def _aware(config: AgentConfig, n: int, ranges: list[tuple[int, int]] | None) -> Compressor:
+    return AwareCompressor(ranges or [(0, n)], config.density, config.popularity_boost, config.persistence_boost,
+                           config.persistence_decay, config.compressor, config.value_coding)
+
+
+#: Registry: selection name -> builder(config, n, layer ranges) of the node's compressor.
+SELECTIONS = {
+    "topk": lambda c, n, ranges: make_compressor(c.compressor, n, ranges, c.density,
+                                                 0.0 if c.mode == "local_sgd" else c.momentum, c.value_coding),
+    "aware": _aware,
+}
+
+#: Registry: mode name -> what a node uploads for a round.
+UPLOADS = {
+    "gradient": Agent._gradient_frame,
+    "local_sgd": Agent._local_sgd_frame,
+}

@@ -67,6 +67,11 @@ class Topics:
         """Host -> all: retained ROUND_OPEN pointer, QoS 1."""
         return f"{self.root}/round"
 
+    @property
+    def support(self) -> str:
+        """Host -> all: retained summary of the last round's global support (aggregation-aware selection), QoS 1."""
+        return f"{self.root}/support"
+
     def sync(self, device: int | str) -> str:
         """Host -> one node: a full model answering its RESYNC, QoS 1."""
         return f"{self.root}/sync/{device}"

@@ -13,9 +13,9 @@ Prints one JSON object per line:
                            sgc.decode_into), best of --repeat runs, one thread.
 
 Usage:
-  .venv/bin/python bench/codec.py                 full run (n = 1e4, 1e5, 1e6, 1e7)
-  .venv/bin/python bench/codec.py --quick         n = 1e5 and 1e6 only
-  .venv/bin/python bench/codec.py --table         also print the markdown table
+  .venv/bin/python -m bench.codec                 full run (n = 1e4, 1e5, 1e6, 1e7)
+  .venv/bin/python -m bench.codec --quick         n = 1e5 and 1e6 only
+  .venv/bin/python -m bench.codec --table         also print the markdown table
 """
 from __future__ import annotations
 

@@ -32,8 +32,8 @@ the timed iterations (``iteration_s_min``/``_max`` their range,
 calibration), plus one ``calibration`` line per link, on stdout; a PNG bar
 plot (median, whiskers min to max). Needs root (network namespaces). Run::
 
-    .venv/bin/python bench/dynacomm.py --quick      # about a minute
-    .venv/bin/python bench/dynacomm.py              # more iterations, inflight 1 and 20
+    .venv/bin/python -m bench.dynacomm --quick      # about a minute
+    .venv/bin/python -m bench.dynacomm              # more iterations, inflight 1 and 20
 
 Times: ``pull_s`` from just before the server publishes the first model
 segment to the end of forward;
@@ -47,28 +47,24 @@ import sys
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-# Run as a script, this folder comes first on sys.path, where bench/select.py
-# would shadow the standard library's select (imported by socket).
-if sys.path and Path(sys.path[0]).resolve() == _HERE:
-    sys.path.pop(0)
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import queue  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+import argparse
+import json
+import os
+import queue
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from typing import Any, Callable
 
-import numpy as np  # noqa: E402
-import paho.mqtt.client as mqtt  # noqa: E402
+import numpy as np
+import paho.mqtt.client as mqtt
 
-import sgc  # noqa: E402
-from sparrow.agent import datasets  # noqa: E402
-from sparrow.agent.dynacomm import (  # noqa: E402
+import sgc
+from sparrow.agent import datasets
+from sparrow.agent.dynacomm import (
     LayerCosts,
     LinkModel,
     Replanner,
@@ -79,8 +75,8 @@ from sparrow.agent.dynacomm import (  # noqa: E402
     pull_makespan,
     push_makespan,
 )
-from sparrow.agent.modelspec import get_spec, init_params  # noqa: E402
-from sparrow.agent.segmented import (  # noqa: E402
+from sparrow.agent.modelspec import get_spec, init_params
+from sparrow.agent.segmented import (
     GradientSegment,
     LayerwiseBackward,
     ModelAssembler,
@@ -91,8 +87,7 @@ from sparrow.agent.segmented import (  # noqa: E402
     layer_groups,
 )
 
-sys.path.append(str(_HERE))
-import netshape  # noqa: E402
+from bench import netshape
 
 BROKER_PORT = 1883
 RELAY_PORT = 9000
@@ -390,7 +385,7 @@ def _mosquitto_conf(directory: str, inflight: int) -> str:
 
 
 def _worker(args: argparse.Namespace, role: str, port: int, inflight: int) -> list[str]:
-    return [sys.executable, str(Path(__file__).resolve()), role, "--port", str(port),
+    return [sys.executable, "-m", "bench.dynacomm", role, "--port", str(port),
             "--model", args.model, "--batch", str(args.batch), "--density", str(args.density),
             "--inflight", str(inflight), "--iters", str(args.iters), "--warmup", str(args.warmup),
             "--delay", repr(args.delay), "--cal-count", str(args.cal_count), "--lr", repr(args.lr)]

@@ -9,29 +9,24 @@ for every run of a data set.
 
 Usage::
 
-    .venv/bin/python bench/e2e.py                 # fashion_mnist (8 agents) and watch (10, one per subject)
-    .venv/bin/python bench/e2e.py --quick         # fewer rounds
-    .venv/bin/python bench/e2e.py --datasets watch --methods dense laplace
+    .venv/bin/python -m bench.e2e                 # fashion_mnist (8 agents) and watch (10, one per subject)
+    .venv/bin/python -m bench.e2e --quick         # fewer rounds
+    .venv/bin/python -m bench.e2e --datasets watch --methods dense laplace
 """
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
-
-# bench/ holds scripts named like standard modules (select.py); drop the
-# script's own folder from the import path before anything imports them.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import time  # noqa: E402
+import time
 from dataclasses import dataclass
 
-from sparrow.agent.config import BrokerConfig  # noqa: E402
-from sparrow.host.broker import Mosquitto  # noqa: E402
-from sparrow.host.config import HostConfig  # noqa: E402
-from sparrow.host.demo import start_agents, stop_processes  # noqa: E402
-from sparrow.host.server import Host  # noqa: E402
+from sparrow.agent.config import BrokerConfig
+from sparrow.host.broker import Mosquitto
+from sparrow.host.config import HostConfig
+from sparrow.host.demo import start_agents, stop_processes
+from sparrow.host.server import Host
 
 METHODS = ("dense", "exact", "laplace", "partition", "dgc")
 

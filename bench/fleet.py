@@ -9,8 +9,8 @@ and after, per-node uploads and host verdicts, the gateway's per-board
 report (HELLOs, model downloads, link counters), bytes and wall time.
 
 Usage (``-P``: bench/select.py must not shadow the standard library's select):
-  .venv/bin/python -P bench/fleet.py                  16 rounds, reset at round 6
-  .venv/bin/python -P bench/fleet.py --rounds 30 --reset-at 0
+  .venv/bin/python -m bench.fleet                  16 rounds, reset at round 6
+  .venv/bin/python -m bench.fleet --rounds 30 --reset-at 0
 """
 from __future__ import annotations
 

@@ -24,31 +24,24 @@ makes the last few of them consecutive steps, as in real training.
 
 Run::
 
-    .venv/bin/python bench/gradients.py            # all three: 1 min on 2 idle cores, more under load
-    .venv/bin/python bench/gradients.py --quick    # cnn and mlp only, few steps
+    .venv/bin/python -m bench.gradients            # all three: 1 min on 2 idle cores, more under load
+    .venv/bin/python -m bench.gradients --quick    # cnn and mlp only, few steps
 """
 from __future__ import annotations
 
+import argparse
+import json
 import os
-import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
 
-# Run as a script, this folder heads sys.path, where bench/select.py would
-# shadow the standard library's `select` module (imported by torch through
-# subprocess). Drop the folder before anything else is imported.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import time  # noqa: E402
-from dataclasses import asdict, dataclass  # noqa: E402
-from typing import Callable  # noqa: E402
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from sparrow.agent.datasets import load  # noqa: E402
+from sparrow.agent.datasets import load
 
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "gradients")
 BATCH_SIZE = 64

@@ -18,8 +18,8 @@ For each model of ``sparrow.agent.modelspec.MODELS`` this prints one JSON line:
 
 Run::
 
-    .venv/bin/python bench/models.py                # sizes and step times, seconds
-    .venv/bin/python bench/models.py --train        # plus numpy SGD training, a few minutes
+    .venv/bin/python -m bench.models                # sizes and step times, seconds
+    .venv/bin/python -m bench.models --train        # plus numpy SGD training, a few minutes
 """
 from __future__ import annotations
 

@@ -17,34 +17,30 @@
 
 Every process started through :meth:`ShapedLink.spawn` is stopped (by its own
 id) and both namespaces are deleted on exit, on an exception or Ctrl-C
-(SIGTERM and SIGINT are turned into KeyboardInterrupt while the link exists). ``python bench/netshape.py
+(SIGTERM and SIGINT are turned into KeyboardInterrupt while the link exists). ``python -m bench.netshape
 cleanup`` removes namespaces left by a run that was killed hard.
 
 Command line::
 
-    python bench/netshape.py relay --listen 127.0.0.1:9000 --target 10.1.2.1:1883 --delay 0.02
-    python bench/netshape.py cleanup
+    python -m bench.netshape relay --listen 127.0.0.1:9000 --target 10.1.2.1:1883 --delay 0.02
+    python -m bench.netshape cleanup
 """
 from __future__ import annotations
 
+import argparse
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from types import TracebackType
 
-# Run as a script, this folder comes first on sys.path, where bench/select.py
-# would shadow the standard library's select (imported by socket).
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
-
-import argparse  # noqa: E402
-import os  # noqa: E402
-import queue  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from types import TracebackType  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 __all__ = ["PREFIX", "ShapedLink", "cleanup", "netns_available", "relay"]
 
@@ -184,6 +180,7 @@ class ShapedLink:
         if side not in ("agent", "server"):
             raise ValueError(f"side must be 'agent' or 'server', got {side!r}")
         ns = self.agent_ns if side == "agent" else self.server_ns
+        popen.setdefault("cwd", str(REPO_ROOT))  # where `-m bench.<name>` resolves
         proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], **popen)  # type: ignore[call-overload]
         self._procs.append(proc)
         return proc
@@ -194,7 +191,7 @@ class ShapedLink:
         The relay listens on the agent namespace's loopback (free of the
         shaping: the namespace is new, nothing else uses it).
         """
-        proc = self.spawn("agent", [sys.executable, os.path.abspath(__file__), "relay",
+        proc = self.spawn("agent", [sys.executable, "-m", "bench.netshape", "relay",
                                     "--listen", f"127.0.0.1:{listen_port}",
                                     "--target", f"{self.server_ip}:{target_port}",
                                     "--delay", repr(delay_s)],

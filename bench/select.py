@@ -3,9 +3,9 @@
 Reads the gradients dumped by bench/gradients.py and, for every gradient
 source, density and method, prints one JSON object per line::
 
-    .venv/bin/python bench/gradients.py                     # once: dumps bench/out/gradients/
-    .venv/bin/python bench/select.py --out bench/out/select.jsonl
-    .venv/bin/python bench/select.py --quick                # n <= 1.1e6, a few seconds
+    .venv/bin/python -m bench.gradients                     # once: dumps bench/out/gradients/
+    .venv/bin/python -m bench.select --out bench/out/select.jsonl
+    .venv/bin/python -m bench.select --quick                # n <= 1.1e6, a few seconds
 
 Times are the least thread CPU time (time.thread_time_ns) over repeats, so
 other jobs on a shared machine inflate them as little as possible; medians and
@@ -42,29 +42,25 @@ from __future__ import annotations
 import os
 import sys
 
-# Run as `python bench/select.py`, this file's folder heads sys.path, and its
-# name would shadow the standard library's `select` module (imported by torch
-# through subprocess). Drop the folder before anything else is imported.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402
-import functools  # noqa: E402
-import gc  # noqa: E402
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from typing import Any, Callable, TextIO  # noqa: E402
+import argparse
+import functools
+import gc
+import hashlib
+import json
+import platform
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, TextIO
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-import sgc  # noqa: E402
-import sgc._sgc  # noqa: E402
+import sgc
+import sgc._sgc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_GRADIENTS = os.path.join(HERE, "out", "gradients")
@@ -129,7 +125,7 @@ def read_sources(folder: str, models: list[str] | None) -> list[Source]:
     """The last gradient of every model in ``folder/manifest.json``, smallest model first."""
     manifest_path = os.path.join(folder, "manifest.json")
     if not os.path.isfile(manifest_path):
-        sys.exit(f"{manifest_path} not found: run `.venv/bin/python bench/gradients.py` first")
+        sys.exit(f"{manifest_path} not found: run `.venv/bin/python -m bench.gradients` first")
     with open(manifest_path) as fh:
         manifest = json.load(fh)
     by_model: dict[str, list[dict[str, Any]]] = {}

@@ -1,6 +1,6 @@
 """Render bench/select.py's JSON lines as the Markdown tables of docs/results.md.
 
-    .venv/bin/python bench/select_table.py bench/out/select.jsonl
+    .venv/bin/python -m bench.select_table bench/out/select.jsonl
 
 One table per gradient source (largest first) with a row per density, method
 and state (baselines included), then a check of the issue 2 targets at the

@@ -9,7 +9,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["DOWNLINKS", "HostConfig", "LATE_POLICIES", "POLICIES"]
+__all__ = ["DOWNLINKS", "HostConfig", "LATE_POLICIES", "MODES", "POLICIES", "SELECTIONS"]
 
 #: Downlink encodings of the model (host/downlink.py).
 DOWNLINKS = ("dense32", "dense16", "delta")
@@ -17,6 +17,10 @@ DOWNLINKS = ("dense32", "dense16", "delta")
 POLICIES = ("quorum", "deadline")
 #: What happens to an update that arrives after its round closed.
 LATE_POLICIES = ("apply", "drop")
+#: How updates change the model: optimizer step on the mean gradient, or model averaging (host/averaging.py).
+MODES = ("gradient", "average")
+#: Whether the host publishes a global-support summary for aggregation-aware nodes (host/support.py).
+SELECTIONS = ("topk", "aware")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -81,6 +85,18 @@ class HostConfig:
         Where metrics.jsonl, summary.json, plots and checkpoint.pt go.
     progress : bool
         Show a live tqdm progress bar.
+    mode : str
+        ``"gradient"``: updates are gradients, the optimizer steps on their
+        mean; ``"average"``: updates are model deltas of local SGD
+        (``MSG_SPARSE_MODEL_DELTA``), the model moves by ``server_lr`` times
+        their mean (agents run ``mode = "local_sgd"``).
+    server_lr : float
+        Step on the mean delta in ``average`` mode (1: plain averaging).
+    selection : str
+        ``"aware"`` publishes each round's global-support summary on
+        ``sparrow/<job>/support`` for aggregation-aware agents.
+    support_size : int
+        Coordinates in that summary; 0 uses the largest update of the round.
     """
 
     dataset: str = "digits"
@@ -105,6 +121,10 @@ class HostConfig:
     eval_every: int = 1
     run_dir: str = "runs/sparrow"
     progress: bool = True
+    mode: str = "gradient"
+    server_lr: float = 1.0
+    selection: str = "topk"
+    support_size: int = 0
 
     def __post_init__(self) -> None:
         _require(isinstance(self.dataset, str) and bool(self.dataset), "host.dataset must be a name")
@@ -135,6 +155,11 @@ class HostConfig:
         _require(_integer(self.eval_every) and self.eval_every >= 1, f"host.eval_every must be an integer >= 1, got {self.eval_every!r}")
         _require(isinstance(self.run_dir, str) and bool(self.run_dir), "host.run_dir must be a path")
         _require(isinstance(self.progress, bool), "host.progress must be true or false")
+        _require(self.mode in MODES, f"host.mode must be one of {MODES}, got {self.mode!r}")
+        _require(_number(self.server_lr) and self.server_lr > 0, f"host.server_lr must be > 0, got {self.server_lr!r}")
+        _require(self.selection in SELECTIONS, f"host.selection must be one of {SELECTIONS}, got {self.selection!r}")
+        _require(_integer(self.support_size) and self.support_size >= 0,
+                 f"host.support_size must be an integer >= 0, got {self.support_size!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as a JSON-able dict."""

@@ -47,11 +47,16 @@ class UpdateBook:
         Sample weight of a device (from its HELLO).
     first_round : int
         Round the book starts in.
+    msg_type : int
+        Frame type an update must have (``sgc.MSG_SPARSE_UPDATE`` for
+        gradients, ``sgc.MSG_SPARSE_MODEL_DELTA`` for model averaging).
     """
 
     def __init__(self, n: int, late: str, max_staleness: int,
-                 weight_of: Callable[[int], float], first_round: int = 1) -> None:
+                 weight_of: Callable[[int], float], first_round: int = 1,
+                 msg_type: int = sgc.MSG_SPARSE_UPDATE) -> None:
         self.n = n
+        self.msg_type = msg_type
         self.late_policy = late
         self.max_staleness = max_staleness
         self.weight_of = weight_of
@@ -103,8 +108,8 @@ class UpdateBook:
         return "late_applied"
 
     def _problem(self, device: int, frame: Any) -> str | None:
-        if frame.msg_type != sgc.MSG_SPARSE_UPDATE:
-            return f"msg_type {frame.msg_type} is not a sparse update"
+        if frame.msg_type != self.msg_type:
+            return f"msg_type {frame.msg_type} is not the update type {self.msg_type} of this job"
         if int(frame.device_id) != device:
             return f"header device {frame.device_id} differs from topic device {device}"
         if int(frame.n) != self.n:

@@ -28,13 +28,15 @@ from sparrow.agent.config import BrokerConfig
 from sparrow.agent.datasets import load
 from sparrow.agent.modelspec import get_spec
 from sparrow.agent.transport import ONLINE, Topics, Transport
+from sparrow.host.averaging import apply_mean_delta
 from sparrow.host.checkpoint import load_checkpoint, save_checkpoint
 from sparrow.host.config import HostConfig
 from sparrow.host.downlink import full_model_frame, make_downlink
 from sparrow.host.metrics import RoundRecord, RunLog, Summary, plot_run
 from sparrow.host.policy import RoundPlan, make_policy
 from sparrow.host.rounds import UpdateBook
-from sparrow.host.torch_model import build_torch_model, evaluate, get_flat
+from sparrow.host.support import encode_summary, summarize
+from sparrow.host.torch_model import build_torch_model, evaluate, get_flat, set_flat
 
 __all__ = ["CHECKPOINT_NAME", "Host", "HostStopped"]
 
@@ -81,7 +83,8 @@ class Host:
         self.downlink = make_downlink(get_flat(self.model), config)
         self.samples: dict[int, int] = {}
         self.online: set[int] = set()
-        self.book = UpdateBook(self.n, config.late, config.max_staleness, self._weight_of)
+        self.book = UpdateBook(self.n, config.late, config.max_staleness, self._weight_of,
+                               msg_type=UPDATE_TYPES[config.mode])
         self.bytes_down = 0
         self.wall_before = 0.0
         self.last_eval: tuple[float, float] | None = None
@@ -116,6 +119,7 @@ class Host:
         if not self.resume:
             # A pointer left by an earlier job of this name (e.g. its DONE) must not reach new nodes.
             self.transport.clear_retained(self.topics.round)
+            self.transport.clear_retained(self.topics.support)
         bar = self._progress_bar()
         try:
             self._wait_for_nodes()
@@ -139,7 +143,9 @@ class Host:
         reason = self._wait_for_close(plan)
         on_time, late = self.book.close()
         grad, _ = self.policy.aggregate(on_time, late, self.n)
-        self._step(grad)
+        APPLY[self.config.mode](self, grad)
+        if self.config.selection == "aware":
+            self._publish_support(on_time + late, grad, rnd)
         params = get_flat(self.model)
         frame = self.downlink.frame(params, rnd + 1)
         evaluated = rnd % self.config.eval_every == 0 or rnd == self.config.rounds
@@ -181,6 +187,16 @@ class Host:
             start = stop
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+
+    def _average(self, mean_delta: np.ndarray) -> None:
+        set_flat(self.model, apply_mean_delta(get_flat(self.model), mean_delta, self.config.server_lr))
+
+    def _publish_support(self, updates: list[Any], aggregate: np.ndarray, rnd: int) -> None:
+        if not updates:
+            return
+        size = self.config.support_size or max(int(u.indices.size) for u in updates)
+        frame = encode_summary(summarize(updates, aggregate, max(1, size), rnd))
+        self.bytes_down += self.transport.publish_frame(self.topics.support, frame, qos=1, retain=True)
 
     # -- start-up -------------------------------------------------------------
 
@@ -331,6 +347,12 @@ class Host:
     def final_params(self) -> np.ndarray:
         """The host's current parameters as a flat float32 vector."""
         return get_flat(self.model)
+
+
+#: Registry: host mode -> how the round's mean update changes the model.
+APPLY = {"gradient": Host._step, "average": Host._average}
+#: Registry: host mode -> the frame type of an update.
+UPDATE_TYPES = {"gradient": sgc.MSG_SPARSE_UPDATE, "average": sgc.MSG_SPARSE_MODEL_DELTA}
 
 
 def _device_of(topic: str) -> int | None:

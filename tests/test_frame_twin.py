@@ -542,7 +542,7 @@ def test_micropython_twin_matches_sgc_frames_values_and_verdicts(tmp_path: Path)
 
 
 def _measure_module():
-    spec = importlib.util.spec_from_file_location("measure_twin", MP_DIR / "measure_twin.py")
+    spec = importlib.util.spec_from_file_location("bench_twin_driver", ROOT / "bench" / "twin.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

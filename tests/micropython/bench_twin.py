@@ -12,7 +12,7 @@ and a small heap to show what a board needs, e.g.:
 --alloc adds the bytes one call allocates (it pauses the collector, so give
 it a large heap).
 
-tests/micropython/measure_twin.py runs it that way and finds the smallest heap.
+bench/twin.py runs it that way and finds the smallest heap.
 """
 import gc
 import json

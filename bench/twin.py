@@ -7,7 +7,7 @@ large heap for the bytes each call allocates, then bisects the smallest heap
 (in KB) in which the whole benchmark still passes. Prints one JSON line (the
 figures of docs/micropython.md).
 
-Usage: .venv/bin/python tests/micropython/measure_twin.py [--repeat 50]
+Usage: .venv/bin/python -m bench.twin [--repeat 50]
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+ROOT = Path(__file__).resolve().parents[1]
+HERE = ROOT / "tests" / "micropython"  # bench_twin.py and mp_check.py
 MODULES = ("frame_twin", "twin_kernels", "twin_chunk")
 SCRIPTS = ("bench_twin", "mp_check")
 MARCH = {"x86_64": "x64", "AMD64": "x64", "i686": "x86", "armv7l": "armv7m"}
