@@ -1,10 +1,12 @@
 """End to end: model averaging (agents in local_sgd mode, host in average mode) on digits over a real mosquitto."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from sparrow.host.config import HostConfig
-from sparrow.host.server import Host
+from sparrow.host.server import Host, HostStopped
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -29,11 +31,10 @@ def test_a_host_in_average_mode_rejects_gradient_updates(broker_config, fleet, a
     config = HostConfig(dataset="digits", model="mlp_digits", rounds=2, min_nodes=1, deadline_s=1.0,
                         start_timeout_s=20.0, run_dir=str(tmp_path / "run"), progress=False, mode="average")
     host = Host(config, broker_config)
-    import threading
     timer = threading.Timer(8.0, host.stop)
     timer.start()
     try:
-        with pytest.raises(Exception):
+        with pytest.raises(HostStopped):
             host.run()
     finally:
         timer.cancel()
