@@ -56,10 +56,10 @@ import sgc
 
 from sparrow.agent import control
 from sparrow.agent.config import BrokerConfig
-from sparrow.agent.gateway_link import MTU, SerialLink
+from sparrow.agent.gateway_link import SerialLink, model_frames
 from sparrow.agent.transport import Topics, Transport
 
-__all__ = ["BoardBridge", "BoardInfo", "Gateway", "model_segments", "parse_board_hello"]
+__all__ = ["BoardBridge", "BoardInfo", "Gateway", "parse_board_hello"]
 
 log = logging.getLogger(__name__)
 
@@ -75,27 +75,6 @@ RETRY_PAUSE_S = 1.0
 WAKE_LISTEN_S = 0.5
 #: How long the gateway waits at start for a board to acknowledge its wake-up RESYNC.
 WAKE_TIMEOUT_S = 2.0
-
-_HEADER_AND_CRC = 52  # sgc frame header (48) + CRC-32C (4), no HMAC tag
-
-
-def model_segments(n_params: int, mtu: int = MTU) -> list[tuple[int, int]]:
-    """``(first, stop)`` of each ``DENSE_MODEL`` segment that fits the link MTU.
-
-    C = ceil(N / per_frame) segments of S = ceil(N / C) values: the rule the
-    firmware uses to place segment i at i * S (docs/firmware.md).
-
-    Raises
-    ------
-    ValueError
-        For ``n_params < 1`` or an MTU too small for one value.
-    """
-    per_frame = (mtu - _HEADER_AND_CRC) // 4
-    if n_params < 1 or per_frame < 1:
-        raise ValueError(f"cannot segment {n_params} parameters into frames of {mtu} bytes")
-    count = -(-n_params // per_frame)
-    size = -(-n_params // count)
-    return [(i * size, min(n_params, (i + 1) * size)) for i in range(count)]
 
 
 @dataclass(frozen=True)
@@ -411,11 +390,9 @@ class BoardBridge:
         """Download the model of the open round to the board, segment by segment."""
         assert self.model is not None and self.pointer is not None and self.device is not None
         rnd = self.pointer[0]
-        pieces = model_segments(self.model.size)
         try:
-            for i, (first, stop) in enumerate(pieces):
-                frame = sgc.encode_dense(self.model[first:stop], round=rnd, seq=self._next_seq(),
-                                         segment_id=i, segment_count=len(pieces), device_id=self.device)
+            for frame in model_frames(self.model, round=rnd, next_seq=self._next_seq,
+                                      device_id=self.device):
                 if not self.link.send(frame, timeout=SEND_TIMEOUT_S, abort=self._interrupted):
                     if not self._stop.is_set():
                         # The board reset mid-download: take its HELLO, then start again.

@@ -223,16 +223,6 @@ def _reset_when(host: Any, board: Any, rnd: int, done: threading.Event, pressed:
             return
 
 
-def _stop(processes: list[subprocess.Popen[bytes]], grace_s: float) -> None:
-    deadline = time.monotonic() + grace_s
-    for process in processes:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def run_fleet(config: FleetConfig, broker: BrokerConfig, workdir: Path) -> FleetResult:
     """Start the fleet on ``broker``, train, stop everything; logs go to ``workdir``.
 
@@ -246,7 +236,7 @@ def run_fleet(config: FleetConfig, broker: BrokerConfig, workdir: Path) -> Fleet
     import torch
 
     from sparrow.host.config import HostConfig
-    from sparrow.host.demo import start_agents
+    from sparrow.host.demo import start_agents, stop_processes
     from sparrow.host.server import Host
     from sparrow.host.torch_model import build_torch_model, evaluate
 
@@ -293,14 +283,14 @@ def run_fleet(config: FleetConfig, broker: BrokerConfig, workdir: Path) -> Fleet
             out, _ = gateway.communicate(timeout=30)
             gateway_rows = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
             kinds.update({row["device_id"]: f"board {row['board']}" for row in gateway_rows})
-        _stop(processes, grace_s=30)
+        stop_processes(processes, grace_s=30)
         failed = [p.args for p in processes if p.returncode != 0]
         if failed:
             raise RuntimeError(f"node processes failed: {failed}; logs in {workdir}")
     finally:
         done.set()
         leftover = processes + ([gateway] if gateway is not None else [])
-        _stop([p for p in leftover if p.poll() is None], grace_s=0.1)
+        stop_processes([p for p in leftover if p.poll() is None], grace_s=0.1)
         gateway_log.close()
         counter.close()
         for board in boards:

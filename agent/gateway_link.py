@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+import numpy as np
 
 import sgc
 
-__all__ = ["LinkCounters", "MAX_RETRY_S", "MTU", "RETRY_S", "SerialLink", "cobs_decode", "cobs_encode"]
+__all__ = ["LinkCounters", "MAX_RETRY_S", "MTU", "RETRY_S", "SerialLink", "cobs_decode", "cobs_encode",
+           "model_frames", "model_segments"]
 
 #: Largest frame either way (LINK_MTU of firmware/link/link.h).
 MTU = 1024
@@ -34,6 +37,11 @@ RETRY_S = 0.2
 MAX_RETRY_S = 2.0
 #: Bytes read from the port per call (a 1 KB frame and its ACK fit).
 _READ_BYTES = 4096
+#: Frame bytes besides the values budgeted for each model segment. The frame
+#: header (40) and CRC-32C (4) take 44; the other 8 are spare, kept as the
+#: gateway has always cut its downloads (the board accepts any cut: it places
+#: segment i from the segment count alone).
+_SEGMENT_OVERHEAD = 52
 
 
 def cobs_encode(data: bytes) -> bytes:
@@ -87,6 +95,52 @@ def cobs_decode(packet: bytes) -> bytes:
         if code < 0xFF and pos < len(packet):
             out.append(0)
     return bytes(out)
+
+
+def model_segments(n_params: int, mtu: int = MTU) -> list[tuple[int, int]]:
+    """``(first, stop)`` of each ``DENSE_MODEL`` segment that fits the link MTU.
+
+    C = ceil(N / per_frame) segments of S = ceil(N / C) values: the rule the
+    firmware uses to place segment i at i * S (docs/firmware.md).
+
+    Raises
+    ------
+    ValueError
+        For ``n_params < 1`` or an MTU too small for one value.
+    """
+    per_frame = (mtu - _SEGMENT_OVERHEAD) // 4
+    if n_params < 1 or per_frame < 1:
+        raise ValueError(f"cannot segment {n_params} parameters into frames of {mtu} bytes")
+    count = -(-n_params // per_frame)
+    size = -(-n_params // count)
+    return [(i * size, min(n_params, (i + 1) * size)) for i in range(count)]
+
+
+def model_frames(model: np.ndarray, *, round: int, next_seq: Callable[[], int],
+                 device_id: int = 0) -> Iterator[bytes]:
+    """The ``DENSE_MODEL`` fp32 frames that carry a model down the link, one per segment.
+
+    Parameters
+    ----------
+    model : numpy.ndarray
+        Every parameter of the model, 1-D.
+    round : int
+        Header ``round`` of every frame (the round the model opens).
+    next_seq : callable() -> int
+        Gives the ``seq`` of each frame, called as the frame is made: a
+        download abandoned halfway uses no more sequence numbers.
+    device_id : int
+        Header ``device_id``.
+
+    Yields
+    ------
+    bytes
+        Segment i of :func:`model_segments`, ``segment_id`` i of ``segment_count`` C.
+    """
+    pieces = model_segments(model.size)
+    for i, (first, stop) in enumerate(pieces):
+        yield sgc.encode_dense(model[first:stop], round=round, seq=next_seq(), segment_id=i,
+                               segment_count=len(pieces), device_id=device_id)
 
 
 @dataclass
@@ -192,6 +246,22 @@ class SerialLink:
             if time.monotonic() >= deadline:
                 break
         return self._inbox.pop(0) if self._inbox else None
+
+    def expect(self, msg_type: int, timeout: float) -> sgc.Frame:
+        """The next new frame of ``msg_type``; new frames of other types are acknowledged and dropped.
+
+        Raises
+        ------
+        TimeoutError
+            When none arrives within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.receive(max(0.0, deadline - time.monotonic()))
+            if got is not None and got[0].msg_type == msg_type:
+                return got[0]
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"no frame of type {msg_type} within {timeout} s")
 
     # -- sending ------------------------------------------------------------
 

@@ -23,8 +23,8 @@ Per configuration, one JSON line on stdout:
 
 Plus a PNG of union/k per round. Run::
 
-    .venv/bin/python -P bench/aware.py --quick     # digits, seconds
-    .venv/bin/python -P bench/aware.py             # Fashion-MNIST, a few minutes
+    .venv/bin/python -m bench.aware --quick     # digits, seconds
+    .venv/bin/python -m bench.aware             # Fashion-MNIST, a few minutes
 """
 from __future__ import annotations
 

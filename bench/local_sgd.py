@@ -19,8 +19,8 @@ cumulative uploaded bytes, final accuracy, rounds and bytes to reach
 ``<out>.jsonl``, and ``<out>.png`` (accuracy vs rounds and vs bytes, one row
 per data set). Run::
 
-    .venv/bin/python -P bench/local_sgd.py --quick    # digits only, seconds
-    .venv/bin/python -P bench/local_sgd.py            # a few minutes
+    .venv/bin/python -m bench.local_sgd --quick    # digits only, seconds
+    .venv/bin/python -m bench.local_sgd            # a few minutes
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--local-steps", default="1,4,16")
     parser.add_argument("--nodes", type=int, default=8)
     parser.add_argument("--alpha", type=float, default=0.3, help="Dirichlet concentration")
-    parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.05, help="local learning rate")

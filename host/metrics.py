@@ -57,6 +57,7 @@ class Summary:
     duplicates: int
     rejected: int
     reject_reasons: dict[str, int] = field(default_factory=dict)
+    per_device: dict[str, dict[str, int]] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
 
 

@@ -65,6 +65,7 @@ class UpdateBook:
         self.late: list[SparseUpdate] = []
         self.seen: set[tuple[int, int, int]] = set()
         self.counts: Counter[str] = Counter({k: 0 for k in OUTCOMES})
+        self.per_device: dict[int, Counter[str]] = {}
         self.reasons: Counter[str] = Counter()
         self.last_reject = ""
         self.bytes_up = 0
@@ -73,12 +74,19 @@ class UpdateBook:
     def offer(self, device: int, frame_bytes: bytes) -> str:
         """Judge one update frame that arrived on device ``device``'s topic.
 
+        The verdict is also counted per device (:attr:`per_device`).
+
         Returns
         -------
         str
             ``"accepted"``, ``"late_applied"``, ``"late_dropped"``,
             ``"duplicate"`` or ``"rejected"`` (:data:`OUTCOMES`).
         """
+        outcome = self._judge(device, frame_bytes)
+        self.per_device.setdefault(device, Counter())[outcome] += 1
+        return outcome
+
+    def _judge(self, device: int, frame_bytes: bytes) -> str:
         self.bytes_up += len(frame_bytes)
         self.dense_bytes_up += 4 * self.n
         try:
@@ -156,6 +164,7 @@ class UpdateBook:
             "late": pack(self.late),
             "seen": sorted(self.seen),
             "counts": dict(self.counts),
+            "per_device": {device: dict(counts) for device, counts in self.per_device.items()},
             "reasons": dict(self.reasons),
             "bytes_up": self.bytes_up,
             "dense_bytes_up": self.dense_bytes_up,
@@ -170,6 +179,7 @@ class UpdateBook:
         self.late = unpack(state["late"])
         self.seen = {tuple(k) for k in state["seen"]}  # type: ignore[misc]
         self.counts = Counter(state["counts"])
+        self.per_device = {int(d): Counter(c) for d, c in state.get("per_device", {}).items()}
         self.reasons = Counter(state["reasons"])
         self.bytes_up = int(state["bytes_up"])
         self.dense_bytes_up = int(state["dense_bytes_up"])

@@ -339,6 +339,7 @@ class Host:
             wall_s=self.wall_before + time.monotonic() - start, num_params=self.n,
             updates=counts["accepted"], late_applied=counts["late_applied"], late_dropped=counts["late_dropped"],
             duplicates=counts["duplicate"], rejected=counts["rejected"], reject_reasons=dict(self.book.reasons),
+            per_device={str(d): dict(c) for d, c in sorted(self.book.per_device.items())},
             config=self.config.to_dict())
         self.runlog.write_summary(summary)
         plot_run(records, self.config.run_dir, title=f"{self.spec.name} on {self.config.dataset}")

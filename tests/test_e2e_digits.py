@@ -24,6 +24,9 @@ def test_four_agents_train_digits_to_90_percent_with_compressed_uploads(
     assert summary.updates == 4 * 150
     assert summary.rejected == 0
     assert summary.compression_ratio > 5, summary
+    assert len(summary.per_device) == 4
+    assert all(counts.get("accepted") == 150 and counts.get("rejected", 0) == 0
+               for counts in summary.per_device.values()), summary.per_device
     for process in agents:
         assert process.wait(timeout=15) == 0, agent_logs()
     run = tmp_path / "run"
@@ -32,7 +35,7 @@ def test_four_agents_train_digits_to_90_percent_with_compressed_uploads(
     assert json.loads(lines[-1])["accuracy"] == pytest.approx(summary.final_accuracy)
     written = json.loads((run / "summary.json").read_text())
     for key in ("final_accuracy", "rounds", "bytes_up", "bytes_down", "dense_bytes_up", "compression_ratio",
-                "wall_s"):
+                "wall_s", "per_device"):
         assert key in written
     assert os.path.getsize(run / "accuracy_vs_rounds.png") > 1000
     assert os.path.getsize(run / "accuracy_vs_bytes.png") > 1000

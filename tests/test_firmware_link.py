@@ -2,7 +2,8 @@
 
 Each board runs ``firmware/app/node.c`` under QEMU with its UART on a TCP
 socket, opened with pyserial's ``socket://`` URL exactly as a gateway opens
-``/dev/ttyUSB0``. The test plays the gateway with ``firmware/tools/uart_link.py``.
+``/dev/ttyUSB0``. The test plays the gateway with the gateway's own link
+(``agent/gateway_link.py``).
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import pytest
 import serial
 import torch
 
+import sgc
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "firmware" / "tools"))
 
 import generated  # noqa: E402
 import qemu  # noqa: E402
-import uart_link as ul  # noqa: E402
+from sparrow.agent.gateway import parse_board_hello  # noqa: E402
+from sparrow.agent.gateway_link import SerialLink, model_frames  # noqa: E402
 from sparrow.host.torch_model import build_torch_model, flat_grad, set_flat  # noqa: E402
 
 NODE_BATCH = 16  # NODE_BATCH of firmware/app/node.c
@@ -83,41 +87,33 @@ class Gateway:
     """The test's side of the link: sends models, collects updates."""
 
     def __init__(self, port: object) -> None:
-        self.link = ul.UartLink(port)
+        self.link = SerialLink(port)
         self.seq = 0
 
     def next_seq(self) -> int:
         self.seq += 1
         return self.seq
 
-    def expect(self, msg_type: int, timeout: float = UPDATE_TIMEOUT_S) -> ul.Frame:
+    def expect(self, msg_type: int, timeout: float = UPDATE_TIMEOUT_S) -> sgc.Frame:
         return self.link.expect(msg_type, timeout)
 
     def send_model(self, params: np.ndarray, round: int) -> None:
-        segments = ul.model_segments(params.size)
-        for i, (first, stop) in enumerate(segments):
-            self.link.send(ul.encode_dense_model(params[first:stop], round=round,
-                                                 seq=self.next_seq(), segment_id=i,
-                                                 segment_count=len(segments)),
-                           timeout=UPDATE_TIMEOUT_S)
-
-
-def hello_fields(frame: ul.Frame) -> dict[str, str]:
-    return dict(item.split("=", 1) for item in frame.payload.decode("ascii").split())
+        for frame in model_frames(params, round=round, next_seq=self.next_seq):
+            self.link.send(frame, timeout=UPDATE_TIMEOUT_S)
 
 
 def test_board_says_hello_and_sends_the_top_k_of_its_gradient(board):
     ref = generated.load(board.name)
     spec, params = ref.spec, ref.params
     gw = Gateway(board.serial)
-    hello = hello_fields(gw.expect(ul.MSG_HELLO))
-    assert hello["board"] == board.name and hello["model"] == spec.name
-    assert int(hello["n"]) == spec.num_params
-    k = int(hello["k"])
+    hello = parse_board_hello(gw.expect(sgc.MSG_HELLO).payload)
+    assert hello.board == board.name and hello.model == spec.name
+    assert hello.n == spec.num_params
+    k = hello.k
     gw.send_model(params, round=7)
-    update = gw.expect(ul.MSG_SPARSE_UPDATE)
+    update = gw.expect(sgc.MSG_SPARSE_UPDATE)
     assert (update.round, update.n) == (7, spec.num_params)
-    idx, vals = ul.decode_values(update)
+    idx, vals = update.indices, update.values
     assert abs(len(idx) - k) <= 0.05 * k + 1
     module = build_torch_model(spec, seed=None)
     set_flat(module, params)
@@ -141,11 +137,11 @@ def test_every_update_arrives_once_through_line_noise(board):
     params = generated.load(board.name).params
     noisy = NoisyPort(board.serial, rate=2e-4, seed=5)
     gw = Gateway(noisy)
-    gw.expect(ul.MSG_HELLO)
+    gw.expect(sgc.MSG_HELLO)
     rounds = []
     for r in range(1, 3):
         gw.send_model(params, round=r)
-        rounds.append(gw.expect(ul.MSG_SPARSE_UPDATE).round)
+        rounds.append(gw.expect(sgc.MSG_SPARSE_UPDATE).round)
     assert rounds == [1, 2]
     c = gw.link.counters
     assert c.rx_dropped + c.tx_retries > 0, "the noise should have cost something"
@@ -154,14 +150,14 @@ def test_every_update_arrives_once_through_line_noise(board):
 def test_exchange_resumes_after_a_board_reset(board):
     params = generated.load(board.name).params
     gw = Gateway(board.serial)
-    gw.expect(ul.MSG_HELLO)
+    gw.expect(sgc.MSG_HELLO)
     gw.send_model(params, round=1)
-    assert gw.expect(ul.MSG_SPARSE_UPDATE).round == 1
+    assert gw.expect(sgc.MSG_SPARSE_UPDATE).round == 1
     board.reset()
-    hello = gw.expect(ul.MSG_HELLO)
+    hello = gw.expect(sgc.MSG_HELLO)
     assert hello.seq == 1, "a reset board counts its frames from 1 again"
     gw.send_model(params, round=2)
-    update = gw.expect(ul.MSG_SPARSE_UPDATE)
+    update = gw.expect(sgc.MSG_SPARSE_UPDATE)
     assert update.round == 2 and update.seq > hello.seq
 
 
@@ -169,11 +165,11 @@ def test_exchange_resumes_after_a_board_reset(board):
 def test_a_replayed_model_of_an_answered_round_gets_no_second_update(board):
     params = generated.load(board.name).params
     gw = Gateway(board.serial)
-    gw.expect(ul.MSG_HELLO)
+    gw.expect(sgc.MSG_HELLO)
     gw.send_model(params, round=3)
-    assert gw.expect(ul.MSG_SPARSE_UPDATE).round == 3
+    assert gw.expect(sgc.MSG_SPARSE_UPDATE).round == 3
     gw.send_model(params, round=3)
     with pytest.raises(TimeoutError):
-        gw.expect(ul.MSG_SPARSE_UPDATE, timeout=2.0)
+        gw.expect(sgc.MSG_SPARSE_UPDATE, timeout=2.0)
     gw.send_model(params, round=4)
-    assert gw.expect(ul.MSG_SPARSE_UPDATE).round == 4
+    assert gw.expect(sgc.MSG_SPARSE_UPDATE).round == 4

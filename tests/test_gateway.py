@@ -22,7 +22,8 @@ import sgc
 
 from sparrow.agent import control
 from sparrow.agent.config import BrokerConfig
-from sparrow.agent.gateway import BoardBridge, Gateway, model_segments
+from sparrow.agent.gateway import BoardBridge, Gateway
+from sparrow.agent.gateway_link import model_segments
 from sparrow.agent.modelspec import get_spec, init_params
 
 from test_gateway_support import HostStub, qemu

@@ -122,3 +122,22 @@ def test_the_ledger_survives_a_state_dict_round_trip() -> None:
     assert copy.offer(3, frame(device=3, rnd=2)) == "duplicate"
     assert copy.offer(1, frame(rnd=1)) == "duplicate"
     assert copy.counts == b.counts | {"duplicate": 2}
+
+
+def test_verdicts_are_counted_per_device_and_survive_a_state_dict_round_trip() -> None:
+    b = book()
+    b.offer(1, frame(device=1))
+    b.offer(1, frame(device=1))
+    b.offer(2, frame(device=2, n=N + 1))
+    assert b.per_device == {1: {"accepted": 1, "duplicate": 1}, 2: {"rejected": 1}}
+    copy = book()
+    copy.load_state_dict(b.state_dict())
+    assert copy.per_device == b.per_device
+
+
+def test_a_book_for_model_averaging_takes_deltas_and_rejects_gradients() -> None:
+    b = UpdateBook(N, "apply", 2, weight_of=lambda device: 1.0, msg_type=sgc.MSG_SPARSE_MODEL_DELTA)
+    delta = sgc.encode_sparse(N, np.array([1], np.uint32), np.array([0.5], np.float32),
+                              msg_type=sgc.MSG_SPARSE_MODEL_DELTA, device_id=1, round=1)
+    assert b.offer(1, delta) == "accepted"
+    assert b.offer(2, frame(device=2)) == "rejected" and "msg_type" in b.last_reject

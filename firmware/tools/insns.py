@@ -14,7 +14,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import tempfile
@@ -85,11 +84,7 @@ def summarise(board: str) -> list[dict[str, object]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--board", choices=qemu.BOARDS, action="append")
-    args = parser.parse_args(argv)
-    boards = tuple(args.board or qemu.BOARDS)
-    qemu.build(boards)
+    boards = qemu.built_boards(__doc__.split("\n")[0], argv)
     build_plugin()
     for board in boards:
         for record in summarise(board):

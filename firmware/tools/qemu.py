@@ -218,6 +218,29 @@ class BoardProcess:
         self.close()
 
 
+def built_boards(description: str, argv: list[str] | None = None) -> tuple[str, ...]:
+    """Parse a measuring tool's ``--board`` options (repeatable; every board when
+    none is given) and build the firmware of those boards.
+
+    Parameters
+    ----------
+    description : str
+        The tool's ``--help`` line.
+    argv : list of str, optional
+        Arguments (``sys.argv[1:]`` when None).
+
+    Returns
+    -------
+    tuple of str
+        The boards, in the order given.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--board", choices=BOARDS, action="append")
+    boards = tuple(parser.parse_args(argv).board or BOARDS)
+    build(boards)
+    return boards
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="run Sparrow firmware under QEMU")
     parser.add_argument("--board", choices=BOARDS, required=True)

@@ -16,7 +16,7 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
+import itertools
 import json
 import re
 import subprocess
@@ -25,7 +25,9 @@ import serial
 
 import generated
 import qemu
-import uart_link as ul
+import sgc
+from sparrow.agent.gateway import parse_board_hello
+from sparrow.agent.gateway_link import SerialLink, model_frames
 
 CROSS = {"mps2-an386": "arm-none-eabi-", "netduinoplus2": "arm-none-eabi-",
          "riscv32-virt": "riscv64-unknown-elf-"}
@@ -62,18 +64,17 @@ def run_stack_peak(board: str, timeout: float = 60.0) -> int:
     """Peak stack bytes of the node after one full round, by stack painting."""
     with qemu.BoardProcess(board, "node") as process:
         port = serial.serial_for_url(process.url, timeout=0.02)
-        link = ul.UartLink(port)
-        link.expect(ul.MSG_HELLO, timeout)
-        params = generated.load(board).params
-        segments = ul.model_segments(params.size)
-        for i, (a, b) in enumerate(segments):
-            link.send(ul.encode_dense_model(params[a:b], round=1, seq=i + 1, segment_id=i,
-                                            segment_count=len(segments)))
-        link.expect(ul.MSG_SPARSE_UPDATE, timeout)
-        link.send(ul.encode_control(ul.MSG_RESYNC, seq=len(segments) + 1))
-        hello = link.expect(ul.MSG_HELLO, timeout).payload.decode("ascii")
+        link = SerialLink(port)
+        link.expect(sgc.MSG_HELLO, timeout)
+        seqs = itertools.count(1)
+        for frame in model_frames(generated.load(board).params, round=1,
+                                  next_seq=lambda: next(seqs)):
+            link.send(frame)
+        link.expect(sgc.MSG_SPARSE_UPDATE, timeout)
+        link.send(sgc.encode_control(sgc.MSG_RESYNC, seq=next(seqs)))
+        hello = parse_board_hello(link.expect(sgc.MSG_HELLO, timeout).payload)
         port.close()
-    return int(dict(item.split("=", 1) for item in hello.split())["stack"])
+    return hello.stack
 
 
 def measure(board: str) -> dict[str, object]:
@@ -95,12 +96,7 @@ def measure(board: str) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--board", choices=qemu.BOARDS, action="append")
-    args = parser.parse_args(argv)
-    boards = tuple(args.board or qemu.BOARDS)
-    qemu.build(boards)
-    for board in boards:
+    for board in qemu.built_boards(__doc__.split("\n")[0], argv):
         print(json.dumps(measure(board)), flush=True)
 
 

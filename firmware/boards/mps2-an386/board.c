@@ -1,7 +1,8 @@
 /* board.c - Arm MPS2 AN386 (Cortex-M4F) as emulated by QEMU `-M mps2-an386`.
  *
  * UART0 is an Arm CMSDK APB UART; the core clock is 25 MHz. Exit goes through
- * semihosting, so QEMU must run with `-semihosting-config enable=on`.
+ * semihosting, so QEMU must run with `-semihosting-config enable=on`; time,
+ * exit and reset are the Cortex-M ones (cortex-m/board_cortex_m.c).
  */
 #include <stdint.h>
 
@@ -41,21 +42,6 @@ int board_uart_read(void)
         return -1;
     }
     return (int)(UART_DATA & 0xFFu);
-}
-
-uint32_t board_millis(void)
-{
-    return cortex_m_systick_millis();
-}
-
-void board_exit(int status)
-{
-    cortex_m_semihost_exit(status);
-}
-
-void board_reset(void)
-{
-    cortex_m_system_reset();
 }
 
 const char *board_name(void)

@@ -3,8 +3,8 @@
  *
  * The link runs on USART1 (PA9/PA10 on the real board). QEMU's USART needs
  * no clock or pin set-up; a real STM32F405 also needs RCC clock enables and
- * GPIO alternate functions (see docs/firmware.md). Exit goes through
- * semihosting.
+ * GPIO alternate functions (see docs/firmware.md). Time, exit (through
+ * semihosting) and reset are the Cortex-M ones (cortex-m/board_cortex_m.c).
  */
 #include <stdint.h>
 
@@ -48,21 +48,6 @@ int board_uart_read(void)
         return -1;
     }
     return (int)(USART_DR & 0xFFu);
-}
-
-uint32_t board_millis(void)
-{
-    return cortex_m_systick_millis();
-}
-
-void board_exit(int status)
-{
-    cortex_m_semihost_exit(status);
-}
-
-void board_reset(void)
-{
-    cortex_m_system_reset();
 }
 
 const char *board_name(void)
