@@ -156,3 +156,18 @@ def test_bad_gradients_and_summaries_are_rejected() -> None:
         comp.observe(np.array([10]), np.array([1.0]))
     with pytest.raises(ValueError):
         comp.observe(np.array([1]), np.array([1.5]))
+
+
+def test_an_aware_agent_folds_the_published_summary_into_its_scores() -> None:
+    from sparrow.agent.config import AgentConfig, BrokerConfig
+    from sparrow.agent.node import Agent
+    node = Agent(AgentConfig(device_id=3, compressor="exact", density=0.1, selection="aware"),
+                 BrokerConfig(job="unit"))
+    assert (node.topics.support, 1) in node.transport._subscriptions
+    node.compressor.compress(np.ones(node.n, np.float32))
+    a, b, c = np.flatnonzero(node.compressor.residual)[:3]
+    before = node.compressor.scores()
+    summary = SupportSummary(4, node.n, np.array([a, b], np.uint32), np.array([1.0, 0.5], np.float32))
+    node._on_frame(node.topics.support, encode_summary(summary))
+    after = node.compressor.scores()
+    assert after[a] > after[b] > before[b] and after[c] == before[c]

@@ -23,7 +23,6 @@ import sgc
 from sparrow.agent import control
 from sparrow.agent.config import BrokerConfig
 from sparrow.agent.gateway import BoardBridge, Gateway
-from sparrow.agent.gateway_link import model_segments
 from sparrow.agent.modelspec import get_spec, init_params
 
 from test_gateway_support import HostStub, qemu
@@ -254,23 +253,6 @@ def test_gateway_relays_valid_updates_through_line_noise(host, board, broker_con
 
 
 # -- without boards -------------------------------------------------------------------
-
-
-def test_model_segments_cover_the_model_in_frames_that_fit_the_link() -> None:
-    pieces = model_segments(N_PARAMS)
-    assert pieces[0][0] == 0 and pieces[-1][1] == N_PARAMS
-    assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))
-    size = pieces[0][1] - pieces[0][0]
-    for i, (first, stop) in enumerate(pieces):
-        assert first == i * size
-        frame = sgc.encode_dense(np.zeros(stop - first, np.float32), round=1, segment_id=i,
-                                 segment_count=len(pieces))
-        assert len(frame) <= 1024
-
-
-def test_model_segments_rejects_an_empty_model() -> None:
-    with pytest.raises(ValueError, match="cannot segment"):
-        model_segments(0)
 
 
 def test_gateway_refuses_no_boards_and_a_board_named_twice(broker_config) -> None:

@@ -174,13 +174,23 @@ def test_link_refuses_a_frame_longer_than_the_mtu() -> None:
         link.send(sgc.encode_dense([0.5] * MTU, round=1, seq=1))
 
 
-def test_model_segments_cover_every_parameter_once_and_fit_the_mtu() -> None:
-    for n in (1, 243, 244, 245, 246, 3319, 10_000):
-        segments = model_segments(n)
-        covered = np.concatenate([np.arange(a, b) for a, b in segments])
-        assert np.array_equal(covered, np.arange(n))
-        biggest = max(b - a for a, b in segments)
-        assert len(sgc.encode_dense(np.zeros(biggest), round=0, seq=0)) <= MTU
+@pytest.mark.parametrize("n", [1, 243, 244, 245, 246, 3319, 10_000])
+def test_model_segments_cover_every_parameter_once_in_frames_that_fit_the_link(n: int) -> None:
+    pieces = model_segments(n)
+    covered = np.concatenate([np.arange(first, stop) for first, stop in pieces])
+    assert np.array_equal(covered, np.arange(n))
+    size = pieces[0][1] - pieces[0][0]
+    for i, (first, stop) in enumerate(pieces):
+        assert first == i * size  # where the board puts segment i: S = ceil(N / C)
+        assert size == -(-n // len(pieces))
+        frame = sgc.encode_dense(np.zeros(stop - first, np.float32), round=1, segment_id=i,
+                                 segment_count=len(pieces))
+        assert len(frame) <= MTU
+
+
+def test_model_segments_rejects_an_empty_model() -> None:
+    with pytest.raises(ValueError, match="cannot segment"):
+        model_segments(0)
 
 
 def test_model_frames_carry_the_model_in_order_with_fresh_seqs() -> None:

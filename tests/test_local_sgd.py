@@ -138,3 +138,19 @@ def test_four_nodes_with_local_steps_and_sparse_deltas_learn_digits(digits) -> N
             updates.append(SparseUpdate(d, work.indices, work.values, float(s.size)))
         params = apply_mean_delta(params, average_deltas(updates, spec.num_params))
     assert start < 0.3 and accuracy(spec, params, data.x_test, data.y_test) > 0.85
+
+
+def test_an_agent_in_local_sgd_mode_answers_a_round_with_a_model_delta(monkeypatch) -> None:
+    from sparrow.agent import control
+    from sparrow.agent.config import AgentConfig, BrokerConfig
+    from sparrow.agent.node import Agent
+    node = Agent(AgentConfig(device_id=3, compressor="exact", density=0.1, mode="local_sgd", local_steps=3),
+                 BrokerConfig(job="unit"))
+    sent = []
+    monkeypatch.setattr(node.transport, "publish_frame",
+                        lambda topic, frame, qos=1, retain=False: sent.append((topic, sgc.decode(frame))))
+    node._on_frame("m", sgc.encode_dense(init_params(node.spec, 0), round=2))
+    node._on_frame("r", sgc.encode_control(sgc.MSG_ROUND_OPEN, control.RoundOpen(2, 1000, 8).pack(), round=2))
+    ((topic, update),) = sent
+    assert topic == "sparrow/unit/update/3" and update.msg_type == sgc.MSG_SPARSE_MODEL_DELTA
+    assert update.round == 2 and abs(len(update.indices) - 0.1 * node.n) <= 2

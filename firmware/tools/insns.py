@@ -27,7 +27,7 @@ PLUGIN = qemu.FIRMWARE / "build" / "plugin" / "libinsn_count.so"
 
 
 def build_plugin() -> None:
-    subprocess.run(["make", "-s", "-C", str(qemu.FIRMWARE), "plugin"], check=True)
+    subprocess.run(["make", "-s", "--no-print-directory", "-C", str(qemu.FIRMWARE), "plugin"], check=True)
 
 
 def symbol(board: str, name: str) -> str:

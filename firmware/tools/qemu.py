@@ -37,7 +37,7 @@ def build(boards: tuple[str, ...] = BOARDS, timeout: float = BUILD_TIMEOUT_S) ->
         With make's output when the build fails.
     """
     for board in boards:
-        proc = subprocess.run(["make", "-s", "-C", str(FIRMWARE), f"BOARD={board}"],
+        proc = subprocess.run(["make", "-s", "--no-print-directory", "-C", str(FIRMWARE), f"BOARD={board}"],
                               capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             raise RuntimeError(f"firmware build for {board} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -72,7 +72,7 @@ def qemu_command(board: str, app: str, serial: str = "stdio", qmp: str | None = 
     elf = elf_path(board, app)
     if not elf.is_file():
         raise ValueError(f"{elf} not built; run make -C firmware BOARD={board}")
-    out = subprocess.run(["make", "-s", "-C", str(FIRMWARE), f"BOARD={board}", "print-qemu"],
+    out = subprocess.run(["make", "-s", "--no-print-directory", "-C", str(FIRMWARE), f"BOARD={board}", "print-qemu"],
                          capture_output=True, text=True, check=True).stdout
     extra = ["-qmp", f"unix:{qmp},server=on,wait=off"] if qmp else []
     return shlex.split(out) + extra + ["-serial", serial, "-kernel", str(elf)]
