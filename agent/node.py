@@ -36,7 +36,7 @@ from sparrow.agent.local_sgd import LocalSGD
 from sparrow.agent.modelspec import get_spec
 from sparrow.agent.npmodel import loss_and_grad
 from sparrow.agent.transport import Topics, Transport
-from sparrow.host.support import decode_summary
+from sparrow.agent.support import decode_summary
 
 __all__ = ["Agent"]
 

@@ -46,7 +46,8 @@ from sparrow.agent.datasets import load, partition
 from sparrow.agent.modelspec import get_spec, init_params
 from sparrow.agent.npmodel import accuracy, loss_and_grad
 from sparrow.host.aggregate import SparseUpdate, weighted_mean
-from sparrow.host.support import encode_summary, summarize
+from sparrow.agent.support import encode_summary
+from sparrow.host.support import summarize
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ from sparrow.host.downlink import full_model_frame, make_downlink
 from sparrow.host.metrics import RoundRecord, RunLog, Summary, plot_run
 from sparrow.host.policy import RoundPlan, make_policy
 from sparrow.host.rounds import UpdateBook
-from sparrow.host.support import encode_summary, summarize
+from sparrow.agent.support import encode_summary
+from sparrow.host.support import summarize
 from sparrow.host.torch_model import build_torch_model, evaluate, get_flat, set_flat
 
 __all__ = ["CHECKPOINT_NAME", "Host", "HostStopped"]

@@ -10,7 +10,8 @@ import sgc
 
 from sparrow.agent.aware import AwareCompressor
 from sparrow.host.aggregate import SparseUpdate, union_support, weighted_mean
-from sparrow.host.support import SupportSummary, decode_summary, encode_summary, summarize
+from sparrow.agent.support import SupportSummary, decode_summary, encode_summary
+from sparrow.host.support import summarize
 
 
 def upd(device: int, indices: list[int], values: list[float]) -> SparseUpdate:

@@ -9,7 +9,7 @@ import pytest
 from sparrow.agent.transport import Topics
 from sparrow.host.config import HostConfig
 from sparrow.host.server import Host
-from sparrow.host.support import decode_summary
+from sparrow.agent.support import decode_summary
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
