@@ -19,8 +19,10 @@ from typing import Any, Mapping, TypeVar
 __all__ = [
     "AgentConfig",
     "BrokerConfig",
+    "COMMS",
     "COMPRESSORS",
     "MODES",
+    "SEGMENT_PLANS",
     "SELECTIONS",
     "VALUE_CODINGS",
     "build",
@@ -36,6 +38,11 @@ VALUE_CODINGS = ("fp32", "fp16", "int8", "sign")
 MODES = ("gradient", "local_sgd")
 #: How a node picks its coordinates: independent top-k, or aggregation-aware (agent/aware.py).
 SELECTIONS = ("topk", "aware")
+
+#: How a node's messages are cut: one message per direction, or DynaComm segments of layers (agent/segmented.py).
+COMMS = ("single", "segmented")
+#: Which segmentation a ``segmented`` node uses: the DynaComm plan, or a fixed baseline (agent/dynacomm.py).
+SEGMENT_PLANS = ("planned", "per_layer", "one_message")
 
 _JOB_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -176,6 +183,17 @@ class AgentConfig:
         the host publishes; the host must run ``selection = "aware"``).
     popularity_boost, persistence_boost, persistence_decay : float
         Scoring of ``aware`` selection (docs/methods.md).
+    comm : str
+        ``"single"`` (one update frame per round) or ``"segmented"``
+        (DynaComm: the gradient is computed layer by layer and pushed in
+        segments as backward produces them; the model is pulled in segments
+        by the node's pull plan, sent to the host in its HELLO; gradient
+        mode with ``topk`` selection, compressed per layer).
+    segment_plan : str
+        ``"planned"`` (re-planned from measurements by ``dynacomm.Replanner``),
+        ``"per_layer"`` or ``"one_message"``; ``segmented`` only.
+    replan_threshold : float
+        Relative change of a measured cost that triggers a re-plan.
     """
 
     device_id: int = 1
@@ -201,6 +219,9 @@ class AgentConfig:
     popularity_boost: float = 4.0
     persistence_boost: float = 4.0
     persistence_decay: float = 0.5
+    comm: str = "single"
+    segment_plan: str = "planned"
+    replan_threshold: float = 0.25
 
     def __post_init__(self) -> None:
         _int_at_least("agent.device_id", self.device_id, 0)
@@ -238,6 +259,12 @@ class AgentConfig:
                      and value >= 0, f"agent.{name} must be a finite number >= 0, got {value!r}")
         _require(isinstance(self.persistence_decay, (int, float)) and 0.0 <= self.persistence_decay < 1.0,
                  f"agent.persistence_decay must be in [0, 1), got {self.persistence_decay!r}")
+        _require(self.comm in COMMS, f"agent.comm must be one of {COMMS}, got {self.comm!r}")
+        _require(self.segment_plan in SEGMENT_PLANS,
+                 f"agent.segment_plan must be one of {SEGMENT_PLANS}, got {self.segment_plan!r}")
+        _require(self.comm == "single" or (self.mode == "gradient" and self.selection == "topk"),
+                 "agent.comm=segmented needs mode=gradient and selection=topk")
+        _positive("agent.replan_threshold", self.replan_threshold)
 
 
 def load_toml(path: str | None) -> dict[str, Any]:

@@ -5,7 +5,10 @@ payload is a fixed little-endian struct, small enough for a microcontroller
 to build with a few byte stores:
 
 =============  ===========================================================
-HELLO          ``<IH2x``  num_samples u32, capabilities u16, reserved
+HELLO          ``<IH2x``  num_samples u32, capabilities u16, reserved; when
+               capabilities has ``CAP_SEGMENTED_PULL``, followed by the
+               node's pull plan ``<HH`` plan_id u16, count u16, then
+               ``count`` x u16 first layer of each segment (DynaComm)
 ROUND_OPEN     ``<IIHH``  model_version u32, deadline_ms u32, batch_size u16,
                flags u16 (bit 0: job done, leave)
 ACK            ``<IB3x``  round acknowledged u32, outcome u8, reserved
@@ -23,7 +26,9 @@ from dataclasses import dataclass
 __all__ = [
     "Ack",
     "CAP_SPARSE_DELTA",
+    "CAP_SEGMENTED_PULL",
     "Hello",
+    "PullPlan",
     "OUTCOMES",
     "ROUND_DONE",
     "RoundOpen",
@@ -32,6 +37,8 @@ __all__ = [
 
 #: HELLO capability bit: the node can apply sparse model deltas.
 CAP_SPARSE_DELTA = 0x0001
+#: HELLO capability bit: the payload ends with the node's pull plan; send the model in its segments.
+CAP_SEGMENTED_PULL = 0x0002
 #: ROUND_OPEN flag bit: the job is finished; nodes may leave.
 ROUND_DONE = 0x0001
 
@@ -42,6 +49,8 @@ _HELLO = struct.Struct("<IH2x")
 _ROUND = struct.Struct("<IIHH")
 _ACK = struct.Struct("<IB3x")
 _RESYNC = struct.Struct("<I")
+_PLAN = struct.Struct("<HH")
+_START = struct.Struct("<H")
 
 
 def _unpack(layout: struct.Struct, payload: bytes, what: str) -> tuple[int, ...]:
@@ -51,19 +60,62 @@ def _unpack(layout: struct.Struct, payload: bytes, what: str) -> tuple[int, ...]
 
 
 @dataclass(frozen=True)
+class PullPlan:
+    """A node's DynaComm pull plan: how it wants the model split (layer boundaries).
+
+    Attributes
+    ----------
+    plan_id : int
+        Changes with every new plan (u16, wraps); the host puts it in the
+        ``seq`` field of every model segment it sends by this plan.
+    starts : tuple of int
+        First planning layer of each segment (``Segmentation.starts``).
+    """
+
+    plan_id: int
+    starts: tuple[int, ...]
+
+    def pack(self) -> bytes:
+        """The plan's bytes (appended to a HELLO payload)."""
+        return _PLAN.pack(self.plan_id, len(self.starts)) + b"".join(_START.pack(s) for s in self.starts)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> "PullPlan":
+        """Parse a plan; ValueError for a wrong size or starts that do not increase from 0."""
+        if len(payload) < _PLAN.size:
+            raise ValueError(f"pull plan needs at least {_PLAN.size} bytes, got {len(payload)}")
+        plan_id, count = _PLAN.unpack_from(payload)
+        if count < 1 or len(payload) != _PLAN.size + count * _START.size:
+            raise ValueError(f"pull plan of {count} segments must be {_PLAN.size + count * _START.size} bytes, "
+                             f"got {len(payload)}")
+        starts = tuple(_START.unpack_from(payload, _PLAN.size + i * _START.size)[0] for i in range(count))
+        if starts[0] != 0 or any(b <= a for a, b in zip(starts, starts[1:])):
+            raise ValueError(f"pull plan starts must increase strictly from 0, got {starts}")
+        return cls(plan_id, starts)
+
+
+@dataclass(frozen=True)
 class Hello:
-    """A node's announcement: how many training samples it holds."""
+    """A node's announcement: how many training samples it holds (and its pull plan, if segmented)."""
 
     num_samples: int
     capabilities: int = CAP_SPARSE_DELTA
+    plan: PullPlan | None = None
 
     def pack(self) -> bytes:
         """The HELLO payload bytes."""
-        return _HELLO.pack(self.num_samples, self.capabilities)
+        caps = self.capabilities | (CAP_SEGMENTED_PULL if self.plan is not None else 0)
+        head = _HELLO.pack(self.num_samples, caps)
+        return head if self.plan is None else head + self.plan.pack()
 
     @classmethod
     def unpack(cls, payload: bytes) -> "Hello":
         """Parse a HELLO payload; ValueError when its size is wrong."""
+        if len(payload) > _HELLO.size:
+            num, caps = _HELLO.unpack_from(payload)
+            if not caps & CAP_SEGMENTED_PULL:
+                raise ValueError(f"HELLO payload must be {_HELLO.size} bytes, got {len(payload)}")
+            return cls(num, caps & ~CAP_SEGMENTED_PULL, PullPlan.unpack(payload[_HELLO.size:]))
         return cls(*_unpack(_HELLO, payload, "HELLO"))
 
 

@@ -165,6 +165,7 @@ class Transport:
         self.connects = 0
         self.bytes_sent = 0
         self.bytes_received = 0
+        self._acked: dict[int, float] = {}
         self._client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -181,6 +182,7 @@ class Transport:
         client.on_connect = self._handle_connect
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
+        client.on_publish = self._handle_publish
         return client
 
     # -- life cycle ---------------------------------------------------------
@@ -226,10 +228,35 @@ class Transport:
 
     # -- sending ------------------------------------------------------------
 
-    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
-        """Publish one MQTT message; QoS 1 messages are kept by paho until acknowledged."""
-        self._client.publish(topic, payload, qos=qos, retain=retain)
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
+        """Publish one MQTT message; returns its message id (QoS 1 messages are kept by paho until acknowledged)."""
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
         self.bytes_sent += len(payload)
+        return int(info.mid)
+
+    def publish_timed(self, topic: str, frame: bytes) -> list[tuple[int, float]]:
+        """Publish a frame at QoS 1 (chunked); returns ``(mid, perf_counter at publish)`` of each packet.
+
+        Pass the ids to :meth:`acked_at` to learn when the broker acknowledged
+        each one (DynaComm's link measurements).
+        """
+        sent = []
+        for piece in sgc.chunk(frame, max_size=self.config.max_packet):
+            sent.append((self.publish(topic, piece, qos=1), time.perf_counter()))
+        return sent
+
+    def acked_at(self, mids: list[int], timeout_s: float = 5.0) -> list[float] | None:
+        """``perf_counter`` times the broker's PUBACKs of ``mids`` arrived (None if not all within the timeout)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if all(m in self._acked for m in mids):
+                    return [self._acked.pop(m) for m in mids]
+            time.sleep(0.001)
+        with self._lock:
+            for m in mids:
+                self._acked.pop(m, None)
+        return None
 
     def publish_frame(self, topic: str, frame: bytes, qos: int = 1, retain: bool = False) -> int:
         """Publish a Sparrow frame, chunked to ``max_packet``; returns the bytes sent."""
@@ -276,6 +303,14 @@ class Transport:
                            reason: mqtt.ReasonCode, properties: Properties | None) -> None:
         self.connected.clear()
         log.info("%s disconnected: %s", self.client_id, reason)
+
+    def _handle_publish(self, client: mqtt.Client, userdata: object, mid: int, reason: mqtt.ReasonCode,
+                        properties: Properties | None) -> None:
+        now = time.perf_counter()
+        with self._lock:
+            if len(self._acked) > 4096:  # nobody asked for these: keep the table bounded
+                self._acked.clear()
+            self._acked[mid] = now
 
     def _handle_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         topic = message.topic

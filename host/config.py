@@ -9,7 +9,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["DOWNLINKS", "HostConfig", "LATE_POLICIES", "MODES", "POLICIES", "SELECTIONS"]
+__all__ = ["COMMS", "DOWNLINKS", "HostConfig", "LATE_POLICIES", "MODES", "POLICIES", "SELECTIONS"]
 
 #: Downlink encodings of the model (host/downlink.py).
 DOWNLINKS = ("dense32", "dense16", "delta")
@@ -21,6 +21,9 @@ LATE_POLICIES = ("apply", "drop")
 MODES = ("gradient", "average")
 #: Whether the host publishes a global-support summary for aggregation-aware nodes (host/support.py).
 SELECTIONS = ("topk", "aware")
+
+#: How the model goes to nodes that sent a pull plan: not at all beyond the broadcast, or in their segments.
+COMMS = ("single", "segmented")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -97,6 +100,12 @@ class HostConfig:
         ``sparrow/<job>/support`` for aggregation-aware agents.
     support_size : int
         Coordinates in that summary; 0 uses the largest update of the round.
+    comm : str
+        ``"segmented"`` (DynaComm): after the broadcast, each node that sent
+        a pull plan in its HELLO also gets the new model on its
+        ``sync/<device>`` topic as one dense fp32 frame per segment of its
+        own plan (agents run ``comm = "segmented"``). Segmented updates are
+        assembled in either setting.
     """
 
     dataset: str = "digits"
@@ -125,6 +134,7 @@ class HostConfig:
     server_lr: float = 1.0
     selection: str = "topk"
     support_size: int = 0
+    comm: str = "single"
 
     def __post_init__(self) -> None:
         _require(isinstance(self.dataset, str) and bool(self.dataset), "host.dataset must be a name")
@@ -160,6 +170,7 @@ class HostConfig:
         _require(self.selection in SELECTIONS, f"host.selection must be one of {SELECTIONS}, got {self.selection!r}")
         _require(_integer(self.support_size) and self.support_size >= 0,
                  f"host.support_size must be an integer >= 0, got {self.support_size!r}")
+        _require(self.comm in COMMS, f"host.comm must be one of {COMMS}, got {self.comm!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as a JSON-able dict."""

@@ -9,6 +9,13 @@ the host, independent of MQTT (so it is tested without a broker):
 * a repeat of ``(device, round, seq)`` (QoS 1 redelivery, a node resending
   after a host restart) or a second update of one device in one round is a
   **duplicate**, applied once;
+* an update sent in segments (DynaComm push: ``segment_count > 1``, each
+  segment a sparse frame over the whole vector, all with the update's
+  ``seq``) is held until every ``segment_id`` has arrived; each incomplete
+  segment is **partial** (not acknowledged), the update is judged once,
+  when its last segment arrives, as the sum of its segments; a segment
+  seen before is a duplicate (the key is ``(device, round, seq,
+  segment_id)``);
 * an update of the open round is **accepted**;
 * an update of an earlier round is **late**: applied in the next aggregate
   with weight ``staleness_weight`` when the policy is ``apply`` and it is at
@@ -29,7 +36,10 @@ import sgc
 from sparrow.agent.control import OUTCOMES
 from sparrow.host.aggregate import SparseUpdate, staleness_weight
 
-__all__ = ["OUTCOMES", "UpdateBook"]
+__all__ = ["OUTCOMES", "PARTIAL", "UpdateBook"]
+
+#: Verdict on a segment of an update whose other segments have not all arrived.
+PARTIAL = "partial"
 
 
 class UpdateBook:
@@ -63,7 +73,10 @@ class UpdateBook:
         self.round = first_round
         self.on_time: dict[int, SparseUpdate] = {}
         self.late: list[SparseUpdate] = []
-        self.seen: set[tuple[int, int, int]] = set()
+        self.seen: set[tuple[int, int, int, int]] = set()
+        self.partial: dict[tuple[int, int, int], dict[int, tuple[np.ndarray, np.ndarray]]] = {}
+        self.segment_counts: dict[tuple[int, int, int], int] = {}
+        self.segments = 0
         self.counts: Counter[str] = Counter({k: 0 for k in OUTCOMES})
         self.per_device: dict[int, Counter[str]] = {}
         self.reasons: Counter[str] = Counter()
@@ -80,7 +93,8 @@ class UpdateBook:
         -------
         str
             ``"accepted"``, ``"late_applied"``, ``"late_dropped"``,
-            ``"duplicate"`` or ``"rejected"`` (:data:`OUTCOMES`).
+            ``"duplicate"`` or ``"rejected"`` (:data:`OUTCOMES`), or
+            :data:`PARTIAL` for a segment of a still incomplete update.
         """
         outcome = self._judge(device, frame_bytes)
         self.per_device.setdefault(device, Counter())[outcome] += 1
@@ -88,21 +102,28 @@ class UpdateBook:
 
     def _judge(self, device: int, frame_bytes: bytes) -> str:
         self.bytes_up += len(frame_bytes)
-        self.dense_bytes_up += 4 * self.n
         try:
             frame = sgc.decode(frame_bytes)
         except (sgc.Error, ValueError) as exc:
+            self.dense_bytes_up += 4 * self.n
             return self._reject(f"malformed: {exc}")
+        if int(frame.segment_id) == 0:
+            self.dense_bytes_up += 4 * self.n  # one dense update per update, however many segments
         problem = self._problem(device, frame)
         if problem is not None:
             return self._reject(problem)
-        key = (int(frame.device_id), int(frame.round), int(frame.seq))
+        key = (int(frame.device_id), int(frame.round), int(frame.seq), int(frame.segment_id))
         if key in self.seen or (frame.round == self.round and device in self.on_time):
             self.counts["duplicate"] += 1
             return "duplicate"
-        self.seen.add(key)
         indices = np.asarray(frame.indices, dtype=np.uint32)
         values = np.asarray(frame.values, dtype=np.float32)
+        if int(frame.segment_count) > 1:
+            whole = self._gather(key, int(frame.segment_count), indices, values)
+            if isinstance(whole, str):
+                return whole
+            indices, values = whole
+        self.seen.add(key)
         if frame.round == self.round:
             self.on_time[device] = SparseUpdate(device, indices, values, self.weight_of(device))
             self.counts["accepted"] += 1
@@ -114,6 +135,29 @@ class UpdateBook:
         self.late.append(SparseUpdate(device, indices, values, factor * self.weight_of(device)))
         self.counts["late_applied"] += 1
         return "late_applied"
+
+    def _gather(self, key: tuple[int, int, int, int], count: int, indices: np.ndarray,
+                values: np.ndarray) -> str | tuple[np.ndarray, np.ndarray]:
+        """Hold one segment; the whole update once its last segment is here, else a verdict."""
+        update = key[:3]
+        expected = self.segment_counts.setdefault(update, count)
+        if expected != count:
+            return self._reject(f"segments: segment_count {count} differs from {expected} of the same update")
+        parts = self.partial.setdefault(update, {})
+        parts[key[3]] = (indices, values)
+        self.seen.add(key)
+        self.segments += 1
+        if len(parts) < count:
+            return PARTIAL
+        del self.partial[update]
+        del self.segment_counts[update]
+        order = np.concatenate([p[0] for p in parts.values()])
+        merged = np.concatenate([p[1] for p in parts.values()])
+        sort = np.argsort(order, kind="stable")
+        order, merged = order[sort], merged[sort]
+        if order.size > 1 and np.any(order[1:] == order[:-1]):
+            return self._reject("segments: two segments of one update hold the same index")
+        return order, merged
 
     def _problem(self, device: int, frame: Any) -> str | None:
         if frame.msg_type != self.msg_type:
@@ -152,6 +196,9 @@ class UpdateBook:
         self.round += 1
         oldest = self.round - self.max_staleness - 1
         self.seen = {key for key in self.seen if key[1] >= oldest}
+        for update in [u for u in self.partial if u[1] < oldest]:
+            del self.partial[update]
+            self.segment_counts.pop(update, None)
         return on_time, late
 
     def state_dict(self) -> dict[str, Any]:
@@ -163,6 +210,9 @@ class UpdateBook:
             "on_time": pack(list(self.on_time.values())),
             "late": pack(self.late),
             "seen": sorted(self.seen),
+            "partial": {update: dict(parts) for update, parts in self.partial.items()},
+            "segment_counts": dict(self.segment_counts),
+            "segments": self.segments,
             "counts": dict(self.counts),
             "per_device": {device: dict(counts) for device, counts in self.per_device.items()},
             "reasons": dict(self.reasons),
@@ -178,6 +228,9 @@ class UpdateBook:
         self.on_time = {u.device: u for u in unpack(state["on_time"])}
         self.late = unpack(state["late"])
         self.seen = {tuple(k) for k in state["seen"]}  # type: ignore[misc]
+        self.partial = {tuple(u): dict(p) for u, p in state.get("partial", {}).items()}  # type: ignore[misc]
+        self.segment_counts = {tuple(u): int(c) for u, c in state.get("segment_counts", {}).items()}  # type: ignore[misc]
+        self.segments = int(state.get("segments", 0))
         self.counts = Counter(state["counts"])
         self.per_device = {int(d): Counter(c) for d, c in state.get("per_device", {}).items()}
         self.reasons = Counter(state["reasons"])

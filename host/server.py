@@ -26,6 +26,7 @@ import sgc
 from sparrow.agent import control
 from sparrow.agent.config import BrokerConfig
 from sparrow.agent.datasets import load
+from sparrow.agent.dynacomm import Segmentation
 from sparrow.agent.modelspec import get_spec
 from sparrow.agent.transport import ONLINE, Topics, Transport
 from sparrow.host.averaging import apply_mean_delta
@@ -34,7 +35,8 @@ from sparrow.host.config import HostConfig
 from sparrow.host.downlink import full_model_frame, make_downlink
 from sparrow.host.metrics import RoundRecord, RunLog, Summary, plot_run
 from sparrow.host.policy import RoundPlan, make_policy
-from sparrow.host.rounds import UpdateBook
+from sparrow.host.rounds import PARTIAL, UpdateBook
+from sparrow.agent.segmented import encode_model_segments, layer_groups
 from sparrow.agent.support import encode_summary
 from sparrow.host.support import summarize
 from sparrow.host.torch_model import build_torch_model, evaluate, get_flat, set_flat
@@ -83,6 +85,7 @@ class Host:
         self.policy = make_policy(config)
         self.downlink = make_downlink(get_flat(self.model), config)
         self.samples: dict[int, int] = {}
+        self.pull_plans: dict[int, tuple[int, Segmentation]] = {}
         self.online: set[int] = set()
         self.book = UpdateBook(self.n, config.late, config.max_staleness, self._weight_of,
                                msg_type=UPDATE_TYPES[config.mode])
@@ -165,6 +168,7 @@ class Host:
         self.runlog.append(record)
         self._checkpoint(start, pending_frame=frame)
         self._publish_model(frame)
+        SEND_SEGMENTS[self.config.comm](self, rnd + 1)
         return record
 
     def _wait_for_close(self, plan: RoundPlan) -> str:
@@ -244,6 +248,8 @@ class Host:
             outcome = self.book.offer(device, data)
             if outcome == "rejected":
                 log.warning("rejected update from device %d: %s", device, self.book.last_reject)
+            if outcome == PARTIAL:
+                return  # a segment: the update is acknowledged once, when it is whole
             ack = sgc.encode_control(sgc.MSG_ACK, control.Ack(self.book.round, outcome).pack())
             self.transport.publish_frame(self.topics.ack(device), ack, qos=0)
         elif what == "control":
@@ -253,7 +259,11 @@ class Host:
         try:
             frame = sgc.decode(data)
             if frame.msg_type == sgc.MSG_HELLO:
-                self.samples[device] = max(1, control.Hello.unpack(bytes(frame.payload)).num_samples)
+                hello = control.Hello.unpack(bytes(frame.payload))
+                self.samples[device] = max(1, hello.num_samples)
+                if hello.plan is not None:
+                    plan = Segmentation(hello.plan.starts, len(layer_groups(self.spec)))
+                    self.pull_plans[device] = (hello.plan.plan_id, plan)
             elif frame.msg_type == sgc.MSG_RESYNC:
                 full = full_model_frame(self.downlink.shadow, self.book.round)
                 self.bytes_down += self.transport.publish_frame(self.topics.sync(device), full)
@@ -279,6 +289,18 @@ class Host:
 
     def _publish_model(self, frame: bytes) -> None:
         self.bytes_down += self.transport.publish_frame(self.topics.model, frame)
+
+    def _publish_segments(self, version: int) -> None:
+        """DynaComm pull: the shadow in each planning node's own segments, first layers first."""
+        for device, (plan_id, plan) in sorted(self.pull_plans.items()):
+            if device not in self.online:
+                continue
+            if plan.count == 1:
+                frames = [full_model_frame(self.downlink.shadow, version)]
+            else:
+                frames = encode_model_segments(self.spec, self.downlink.shadow, plan, round=version, seq=plan_id)
+            for frame in frames:
+                self.bytes_down += self.transport.publish_frame(self.topics.sync(device), frame)
 
     # -- checkpoints -----------------------------------------------------------
 
@@ -353,6 +375,8 @@ class Host:
 
 #: Registry: host mode -> how the round's mean update changes the model.
 APPLY = {"gradient": Host._step, "average": Host._average}
+#: Registry: host comm -> what else goes down after the broadcast model of a version.
+SEND_SEGMENTS = {"single": lambda host, version: None, "segmented": Host._publish_segments}
 #: Registry: host mode -> the frame type of an update.
 UPDATE_TYPES = {"gradient": sgc.MSG_SPARSE_UPDATE, "average": sgc.MSG_SPARSE_MODEL_DELTA}
 
