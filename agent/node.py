@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -47,7 +47,7 @@ from sparrow.agent.modelspec import get_spec
 from sparrow.agent.npmodel import loss_and_grad
 from sparrow.agent.segmented import (ForwardResult, LayerwiseBackward, ModelAssembler,
                                      forward_layers, group_segments, layer_groups)
-from sparrow.agent.transport import Topics, Transport
+from sparrow.agent.transport import ONLINE, Topics, Transport
 from sparrow.agent.support import decode_summary
 
 __all__ = ["Agent"]
@@ -106,11 +106,11 @@ class Agent:
         me = config.device_id
         self.transport = Transport(
             broker, client_id=f"sparrow-{broker.job}-agent-{me}", status_name=str(me),
-            subscriptions=([(self.topics.model, 1)] if config.comm == "single" else [])
+            subscriptions=COMM_TOPICS[config.comm](self.topics)
             + [(self.topics.sync(me), 1), (self.topics.round, 1), (self.topics.ack(me), 0)]
             + ([(self.topics.support, 1)] if config.selection == "aware" else []),
             on_frame=self._on_network_frame,
-            on_text=lambda t, p: None,
+            on_text=lambda t, p: self.events.put(("host", t, p)),
             on_error=lambda t, e: self.events.put(("error", t, e)),
             on_connected=lambda present: self.events.put(("connected", "", present)),
         )
@@ -164,6 +164,10 @@ class Agent:
 
     def _handle(self, kind: str, topic: str, data: Any) -> None:
         if kind == "connected":
+            self._hello()
+        elif kind == "host" and data == ONLINE:
+            # A segmented node needs the host to know its pull plan: tell every host that comes online.
+            self.resync_asked_for = -1
             self._hello()
         elif kind == "segments":
             try:
@@ -252,7 +256,7 @@ class Agent:
             self._resync(self.version)
             return
         self.cached_frames = []
-        self.upload(self, rnd, pointer.batch_size, self._send_update)
+        self.upload(self, rnd, pointer.batch_size)
         self.answered_round = rnd
         self.rounds_done += 1
         self.pending = None
@@ -262,12 +266,17 @@ class Agent:
         assembling = self.assembly is not None and self.assembly[0] == version
         return assembling or (self.params is not None and self.version == version)
 
-    def _send_update(self, frame: bytes) -> list[tuple[int, float]]:
+    def _send_update(self, frame: bytes) -> None:
+        self.cached_frames.append(frame)
+        self.transport.publish_frame(self.topics.update(self.config.device_id), frame)
+
+    def _send_timed(self, frame: bytes) -> list[tuple[int, float]]:
+        """Send an update segment; ``(mid, publish time)`` of its packets, for the link measurements."""
         self.cached_frames.append(frame)
         return self.transport.publish_timed(self.topics.update(self.config.device_id), frame)
 
-    def _single_upload(self, rnd: int, batch_size: int, send: Any) -> None:
-        send(UPLOADS[self.config.mode](self, rnd, batch_size))
+    def _single_upload(self, rnd: int, batch_size: int) -> None:
+        self._send_update(UPLOADS[self.config.mode](self, rnd, batch_size))
 
     def _batch(self, rnd: int, batch_size: int) -> np.ndarray:
         rng = np.random.default_rng([self.config.seed, self.config.device_id, rnd])
@@ -295,7 +304,7 @@ class Agent:
 
     # -- DynaComm: segmented push and pull -------------------------------------------
 
-    def _segmented_upload(self, rnd: int, batch_size: int, send: Any) -> None:
+    def _segmented_upload(self, rnd: int, batch_size: int) -> None:
         pick = self._batch(rnd, batch_size)
         forward = self._forward(rnd, self.x[pick])
         backward = LayerwiseBackward(self.spec, forward, self.y[pick])
@@ -313,7 +322,7 @@ class Agent:
         for segment in group_segments(timed(backward), self.push_plan):
             frame = self._segment_frame(segment.values, segment.start, segment.segment_id,
                                         segment.segment_count, rnd, layer_bytes)
-            packets = send(frame)
+            packets = self._send_timed(frame)
             sent.append(packets[-1])
             sizes.append(len(frame))
         self.segments_sent += len(sizes)
@@ -405,10 +414,16 @@ UPLOADS = {
     "local_sgd": Agent._local_sgd_frame,
 }
 
-#: Registry: comm name -> builder(mode) of the round's upload(agent, round, batch size, send).
+#: Registry: comm name -> builder(mode) of the round's upload(agent, round, batch size), which also sends.
 COMMS = {
     "single": lambda mode: Agent._single_upload,
     "segmented": lambda mode: Agent._segmented_upload,
+}
+
+#: Registry: comm name -> the topics it adds: the broadcast model, or the host's status (to re-send the pull plan).
+COMM_TOPICS: dict[str, Callable[[Topics], list[tuple[str, int]]]] = {
+    "single": lambda topics: [(topics.model, 1)],
+    "segmented": lambda topics: [(topics.status("host"), 1)],
 }
 
 #: Registry: segment plan name -> the segmentation a node starts with (``planned`` starts with one message).

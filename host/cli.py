@@ -133,7 +133,8 @@ def _agent_run(args: argparse.Namespace) -> int:
     logging.getLogger(__name__).info("agent config: %s", dataclasses.asdict(config))
     agent = Agent(config, broker)
     agent.run()
-    print(json.dumps({"device_id": config.device_id, "rounds": agent.rounds_done, **agent.outcomes}))
+    print(json.dumps({"device_id": config.device_id, "rounds": agent.rounds_done, **agent.outcomes,
+                      "segments_sent": agent.segments_sent, "replans": agent.replanner.replans}))
     return 0
 
 

@@ -1,6 +1,8 @@
 """End to end: DynaComm segment scheduling (agents and host with comm=segmented) on digits over a real mosquitto."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sparrow.host.config import HostConfig
@@ -35,7 +37,7 @@ def test_three_agents_pushing_and_pulling_per_layer_segments_train_digits_to_90_
 
 def test_agents_with_the_planner_on_learn_digits_and_send_their_pull_plan(
         broker_config, fleet, agent_logs, tmp_path) -> None:
-    fleet(2, extra=["--comm", "segmented", "--compressor", "laplace", "--density", "0.1"])
+    agents = fleet(2, extra=["--comm", "segmented", "--compressor", "laplace", "--density", "0.1"])
     config = HostConfig(dataset="digits", model="mlp_digits", rounds=40, lr=0.1, momentum=0.9, min_nodes=2,
                         deadline_s=20.0, eval_every=40, run_dir=str(tmp_path / "run"), progress=False,
                         comm="segmented")
@@ -44,4 +46,7 @@ def test_agents_with_the_planner_on_learn_digits_and_send_their_pull_plan(
     assert summary.updates == 2 * 40 and summary.rejected == 0, agent_logs()
     assert summary.final_accuracy >= 0.8, agent_logs()
     assert sorted(host.pull_plans) == sorted(int(d) for d in summary.per_device), host.pull_plans
-    assert "new DynaComm plan" in agent_logs()
+    for process in agents:
+        assert process.wait(timeout=15) == 0, agent_logs()
+    reports = [json.loads(line) for line in agent_logs().splitlines() if line.startswith("{")]
+    assert len(reports) == 2 and all(r["replans"] >= 1 and r["segments_sent"] >= 40 for r in reports), reports
