@@ -67,6 +67,13 @@ def nan_update(n: int, device: int, rnd: int) -> bytes:
     return body + crc32c(body).to_bytes(4, "little")
 
 
+def host_sees_device_7(host: Host) -> None:
+    """Wait until the host has seen device 7's status: its subscriptions (made
+    together in on_connect) are then in place, so an update sent now is not
+    published to a topic nobody has subscribed to yet."""
+    wait_until(lambda: 7 in host.online, 20, "the host to see device 7 online")
+
+
 class Rogue:
     """A raw MQTT client that publishes hand-made frames on a device's update topic."""
 
@@ -120,6 +127,7 @@ def test_a_duplicate_update_is_applied_once(broker_config, tmp_path, run_in_thre
     future = run_in_thread(host)
     rogue = Rogue(broker_config, "7")  # status "online" as device 7: the host waits for it
     try:
+        host_sees_device_7(host)
         rogue.send(7, frame1)
         rogue.send(7, frame1)
         wait_until(lambda: host.book.counts["duplicate"] == 1 and host.book.round == 2, 20, "the second copy")
@@ -197,6 +205,7 @@ def test_late_updates_are_applied_with_their_staleness_weight_or_dropped_past_th
     future = run_in_thread(host)
     rogue = Rogue(broker_config, "7")
     try:
+        host_sees_device_7(host)
         rogue.send(7, on_time[0][0])
         wait_until(lambda: host.book.round == 2, 20, "round 2")
         rogue.send(8, late)
