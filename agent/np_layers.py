@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .modelspec import Layer
+from sparrow.agent.modelspec import Layer
 
 __all__ = ["LayerOps", "OPS"]
 

@@ -13,13 +13,15 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .modelspec import ModelSpec
-from .np_layers import OPS
+from sparrow.agent.modelspec import ModelSpec
+from sparrow.agent.np_layers import OPS
 
-__all__ = ["forward", "loss_and_grad", "accuracy"]
+__all__ = ["accuracy", "check_inputs", "check_labels", "check_params", "forward", "loss_and_grad",
+           "softmax_cross_entropy"]
 
 
-def _check_params(spec: ModelSpec, params: np.ndarray) -> np.ndarray:
+def check_params(spec: ModelSpec, params: np.ndarray) -> np.ndarray:
+    """``params`` as a contiguous float32 flat vector of the spec's size; ValueError otherwise."""
     params = np.asarray(params)
     if params.ndim != 1 or params.size != spec.num_params:
         raise ValueError(
@@ -30,7 +32,8 @@ def _check_params(spec: ModelSpec, params: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(params, dtype=np.float32)
 
 
-def _check_x(spec: ModelSpec, x: np.ndarray) -> np.ndarray:
+def check_inputs(spec: ModelSpec, x: np.ndarray) -> np.ndarray:
+    """A batch ``x`` of the spec's input shape as contiguous float32; ValueError otherwise."""
     x = np.asarray(x)
     if x.ndim != 1 + len(spec.input_shape) or x.shape[1:] != spec.input_shape or x.shape[0] < 1:
         raise ValueError(
@@ -41,7 +44,8 @@ def _check_x(spec: ModelSpec, x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def _check_y(spec: ModelSpec, y: np.ndarray, batch: int) -> np.ndarray:
+def check_labels(spec: ModelSpec, y: np.ndarray, batch: int) -> np.ndarray:
+    """``batch`` integer labels in [0, num_classes); ValueError otherwise."""
     y = np.asarray(y)
     if y.shape != (batch,) or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"{spec.name}: y must be {batch} integer labels, got {y.dtype} {y.shape}")
@@ -96,11 +100,11 @@ def forward(spec: ModelSpec, params: np.ndarray, x: np.ndarray) -> np.ndarray:
     ValueError
         If ``params`` or ``x`` do not fit the spec.
     """
-    logits, _ = _forward(spec, _check_params(spec, params), _check_x(spec, x))
+    logits, _ = _forward(spec, check_params(spec, params), check_inputs(spec, x))
     return logits
 
 
-def _softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean cross-entropy and its gradient with respect to the logits."""
     batch = logits.shape[0]
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -140,11 +144,11 @@ def loss_and_grad(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndar
     ValueError
         If an argument does not fit the spec.
     """
-    params = _check_params(spec, params)
-    x = _check_x(spec, x)
-    y = _check_y(spec, y, x.shape[0])
+    params = check_params(spec, params)
+    x = check_inputs(spec, x)
+    y = check_labels(spec, y, x.shape[0])
     logits, caches = _forward(spec, params, x)
-    loss, delta = _softmax_cross_entropy(logits, y)
+    loss, delta = softmax_cross_entropy(logits, y)
     grad = np.empty(spec.num_params, dtype=np.float32)
     slices = spec.param_slices
     # The input gradient of the first parametrised layer is never used.
@@ -183,9 +187,9 @@ def accuracy(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndarray, 
     """
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
-    params = _check_params(spec, params)
-    x = _check_x(spec, x)
-    y = _check_y(spec, y, x.shape[0])
+    params = check_params(spec, params)
+    x = check_inputs(spec, x)
+    y = check_labels(spec, y, x.shape[0])
     correct = 0
     for start in range(0, x.shape[0], batch):
         logits, _ = _forward(spec, params, x[start:start + batch])

@@ -37,10 +37,10 @@ import numpy as np
 
 import sgc
 
-from .dynacomm import Segmentation
-from .modelspec import ModelSpec
-from .npmodel import _check_params, _check_x, _check_y, _softmax_cross_entropy
-from .np_layers import OPS
+from sparrow.agent.dynacomm import Segmentation
+from sparrow.agent.modelspec import ModelSpec
+from sparrow.agent.npmodel import check_inputs, check_labels, check_params, softmax_cross_entropy
+from sparrow.agent.np_layers import OPS
 
 __all__ = [
     "ForwardResult",
@@ -159,7 +159,7 @@ def forward_layers(spec: ModelSpec, x: np.ndarray,
     ValueError
         If ``x`` or a layer's parameters do not fit the spec.
     """
-    h = _check_x(spec, x)
+    h = check_inputs(spec, x)
     caches: list[Any] = [None] * len(spec.layers)
     forward_s: list[float] = []
     waited_s: list[float] = []
@@ -228,8 +228,8 @@ class LayerwiseBackward:
     def __init__(self, spec: ModelSpec, forward: ForwardResult, y: np.ndarray) -> None:
         self._spec = spec
         self._forward = forward
-        labels = _check_y(spec, y, forward.logits.shape[0])
-        self.loss, self._delta = _softmax_cross_entropy(forward.logits, labels)
+        labels = check_labels(spec, y, forward.logits.shape[0])
+        self.loss, self._delta = softmax_cross_entropy(forward.logits, labels)
 
     def __iter__(self) -> Iterator[LayerGradient]:
         spec, caches = self._spec, self._forward.caches
@@ -268,7 +268,7 @@ def loss_and_grad_layerwise(spec: ModelSpec, params: np.ndarray, x: np.ndarray,
     grad : numpy.ndarray
         Flat float32 gradient.
     """
-    params = _check_params(spec, params)
+    params = check_params(spec, params)
     groups = layer_groups(spec)
     fwd = forward_layers(spec, x, lambda j: params[groups[j].start:groups[j].end])
     backward = LayerwiseBackward(spec, fwd, y)
@@ -422,7 +422,7 @@ def encode_model_segments(spec: ModelSpec, params: np.ndarray, segmentation: Seg
     list of bytes
         Frame ``m`` holds segment ``m``.
     """
-    params = _check_params(spec, params)
+    params = check_params(spec, params)
     count = segmentation.count
     return [sgc.encode_dense(params[start:end], value_coding=value_coding, segment_id=m,
                              segment_count=count, **header)
