@@ -9,12 +9,13 @@ The same TOML file can hold a ``[broker]`` table, a ``[host]`` table and an
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 import tomllib
 from dataclasses import dataclass
 from typing import Any, Mapping, TypeVar
+
+from sparrow.agent.checks import is_integer, is_number, require
 
 __all__ = [
     "AgentConfig",
@@ -49,24 +50,17 @@ _JOB_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 T = TypeVar("T")
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
-
-
 def _positive(name: str, value: float) -> None:
-    _require(isinstance(value, (int, float)) and not isinstance(value, bool)
-             and math.isfinite(value) and value > 0, f"{name} must be a finite number > 0, got {value!r}")
+    require(is_number(value) and value > 0, f"{name} must be a finite number > 0, got {value!r}")
 
 
 def _int_at_least(name: str, value: int, low: int) -> None:
-    _require(isinstance(value, int) and not isinstance(value, bool) and value >= low,
-             f"{name} must be an integer >= {low}, got {value!r}")
+    require(is_integer(value) and value >= low, f"{name} must be an integer >= {low}, got {value!r}")
 
 
 def _optional_file(name: str, value: str | None) -> None:
     if value is not None:
-        _require(isinstance(value, str) and os.path.isfile(value), f"{name}: no such file {value!r}")
+        require(isinstance(value, str) and os.path.isfile(value), f"{name}: no such file {value!r}")
 
 
 @dataclass(frozen=True)
@@ -110,25 +104,25 @@ class BrokerConfig:
     password: str | None = None
 
     def __post_init__(self) -> None:
-        _require(isinstance(self.host, str) and bool(self.host), f"broker.host must be a non-empty string, got {self.host!r}")
+        require(isinstance(self.host, str) and bool(self.host), f"broker.host must be a non-empty string, got {self.host!r}")
         _int_at_least("broker.port", self.port, 1)
-        _require(self.port <= 65535, f"broker.port must be <= 65535, got {self.port}")
-        _require(isinstance(self.job, str) and bool(_JOB_RE.match(self.job)),
+        require(self.port <= 65535, f"broker.port must be <= 65535, got {self.port}")
+        require(isinstance(self.job, str) and bool(_JOB_RE.match(self.job)),
                  f"broker.job must be 1-64 characters of [A-Za-z0-9_.-] (it is a topic level), got {self.job!r}")
         _int_at_least("broker.keepalive_s", self.keepalive_s, 1)
         _int_at_least("broker.session_expiry_s", self.session_expiry_s, 0)
         _int_at_least("broker.max_packet", self.max_packet, 128)
         _positive("broker.reconnect_min_s", self.reconnect_min_s)
         _positive("broker.reconnect_max_s", self.reconnect_max_s)
-        _require(self.reconnect_max_s >= self.reconnect_min_s,
+        require(self.reconnect_max_s >= self.reconnect_min_s,
                  "broker.reconnect_max_s must be >= broker.reconnect_min_s")
         for name in ("tls_ca", "tls_cert", "tls_key"):
             _optional_file(f"broker.{name}", getattr(self, name))
-        _require((self.tls_cert is None) == (self.tls_key is None),
+        require((self.tls_cert is None) == (self.tls_key is None),
                  "broker.tls_cert and broker.tls_key go together: give both or neither")
-        _require(self.tls_cert is None or self.tls_ca is not None,
+        require(self.tls_cert is None or self.tls_ca is not None,
                  "broker.tls_cert needs broker.tls_ca (TLS is enabled by the CA file)")
-        _require(self.password is None or self.username is not None,
+        require(self.password is None or self.username is not None,
                  "broker.password needs broker.username")
 
 
@@ -225,44 +219,43 @@ class AgentConfig:
 
     def __post_init__(self) -> None:
         _int_at_least("agent.device_id", self.device_id, 0)
-        _require(self.device_id < 2**16, f"agent.device_id must be < 65536, got {self.device_id}")
-        _require(isinstance(self.dataset, str) and bool(self.dataset), "agent.dataset must be a name")
-        _require(isinstance(self.model, str) and bool(self.model), "agent.model must be a name")
+        require(self.device_id < 2**16, f"agent.device_id must be < 65536, got {self.device_id}")
+        require(isinstance(self.dataset, str) and bool(self.dataset), "agent.dataset must be a name")
+        require(isinstance(self.model, str) and bool(self.model), "agent.model must be a name")
         _int_at_least("agent.num_nodes", self.num_nodes, 1)
         _int_at_least("agent.node_index", self.node_index, 0)
-        _require(self.node_index < self.num_nodes,
+        require(self.node_index < self.num_nodes,
                  f"agent.node_index must be < agent.num_nodes ({self.num_nodes}), got {self.node_index}")
-        _require(self.partition in ("iid", "dirichlet", "group"),
+        require(self.partition in ("iid", "dirichlet", "group"),
                  f"agent.partition must be iid, dirichlet or group, got {self.partition!r}")
         _positive("agent.alpha", self.alpha)
         _int_at_least("agent.partition_seed", self.partition_seed, 0)
-        _require(self.compressor in COMPRESSORS,
+        require(self.compressor in COMPRESSORS,
                  f"agent.compressor must be one of {COMPRESSORS}, got {self.compressor!r}")
         _positive("agent.density", self.density)
-        _require(self.density <= 1.0, f"agent.density must be <= 1, got {self.density}")
-        _require(isinstance(self.momentum, (int, float)) and 0.0 <= self.momentum < 1.0,
+        require(self.density <= 1.0, f"agent.density must be <= 1, got {self.density}")
+        require(isinstance(self.momentum, (int, float)) and 0.0 <= self.momentum < 1.0,
                  f"agent.momentum must be in [0, 1), got {self.momentum!r}")
-        _require(isinstance(self.per_layer, bool), "agent.per_layer must be true or false")
-        _require(self.value_coding in VALUE_CODINGS,
+        require(isinstance(self.per_layer, bool), "agent.per_layer must be true or false")
+        require(self.value_coding in VALUE_CODINGS,
                  f"agent.value_coding must be one of {VALUE_CODINGS}, got {self.value_coding!r}")
         _int_at_least("agent.seed", self.seed, 0)
-        _require(self.mode in MODES, f"agent.mode must be one of {MODES}, got {self.mode!r}")
+        require(self.mode in MODES, f"agent.mode must be one of {MODES}, got {self.mode!r}")
         _int_at_least("agent.local_steps", self.local_steps, 1)
         _int_at_least("agent.warmup_rounds", self.warmup_rounds, 0)
         _positive("agent.local_lr", self.local_lr)
-        _require(self.selection in SELECTIONS, f"agent.selection must be one of {SELECTIONS}, got {self.selection!r}")
-        _require(self.selection == "topk" or self.compressor not in ("dense", "random"),
+        require(self.selection in SELECTIONS, f"agent.selection must be one of {SELECTIONS}, got {self.selection!r}")
+        require(self.selection == "topk" or self.compressor not in ("dense", "random"),
                  f"agent.selection=aware needs a top-k compressor, not {self.compressor!r}")
         for name in ("popularity_boost", "persistence_boost"):
             value = getattr(self, name)
-            _require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-                     and value >= 0, f"agent.{name} must be a finite number >= 0, got {value!r}")
-        _require(isinstance(self.persistence_decay, (int, float)) and 0.0 <= self.persistence_decay < 1.0,
+            require(is_number(value) and value >= 0, f"agent.{name} must be a finite number >= 0, got {value!r}")
+        require(isinstance(self.persistence_decay, (int, float)) and 0.0 <= self.persistence_decay < 1.0,
                  f"agent.persistence_decay must be in [0, 1), got {self.persistence_decay!r}")
-        _require(self.comm in COMMS, f"agent.comm must be one of {COMMS}, got {self.comm!r}")
-        _require(self.segment_plan in SEGMENT_PLANS,
+        require(self.comm in COMMS, f"agent.comm must be one of {COMMS}, got {self.comm!r}")
+        require(self.segment_plan in SEGMENT_PLANS,
                  f"agent.segment_plan must be one of {SEGMENT_PLANS}, got {self.segment_plan!r}")
-        _require(self.comm == "single" or (self.mode == "gradient" and self.selection == "topk"),
+        require(self.comm == "single" or (self.mode == "gradient" and self.selection == "topk"),
                  "agent.comm=segmented needs mode=gradient and selection=topk")
         _positive("agent.replan_threshold", self.replan_threshold)
 
@@ -287,7 +280,7 @@ def load_toml(path: str | None) -> dict[str, Any]:
 def section(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     """The table ``[name]`` of a parsed config file (empty when absent)."""
     table = config.get(name, {})
-    _require(isinstance(table, Mapping), f"config: [{name}] must be a table")
+    require(isinstance(table, Mapping), f"config: [{name}] must be a table")
     return dict(table)
 
 
@@ -304,5 +297,5 @@ def build(cls: type[T], values: Mapping[str, Any], overrides: Mapping[str, Any] 
     merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(merged) - known)
-    _require(not unknown, f"{cls.__name__}: unknown keys {unknown}; known keys: {sorted(known)}")
+    require(not unknown, f"{cls.__name__}: unknown keys {unknown}; known keys: {sorted(known)}")
     return cls(**merged)

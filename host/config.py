@@ -5,9 +5,10 @@ configuration is logged once at start-up and saved in the run directory.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from sparrow.agent.checks import is_integer, is_number, require
 
 __all__ = ["COMMS", "DOWNLINKS", "HostConfig", "LATE_POLICIES", "MODES", "POLICIES", "SELECTIONS"]
 
@@ -24,19 +25,6 @@ SELECTIONS = ("topk", "aware")
 
 #: How the model goes to nodes that sent a pull plan: not at all beyond the broadcast, or in their segments.
 COMMS = ("single", "segmented")
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -137,40 +125,40 @@ class HostConfig:
     comm: str = "single"
 
     def __post_init__(self) -> None:
-        _require(isinstance(self.dataset, str) and bool(self.dataset), "host.dataset must be a name")
-        _require(isinstance(self.model, str) and bool(self.model), "host.model must be a name")
-        _require(_integer(self.rounds) and self.rounds >= 1, f"host.rounds must be an integer >= 1, got {self.rounds!r}")
-        _require(_number(self.lr) and self.lr > 0, f"host.lr must be a finite number > 0, got {self.lr!r}")
-        _require(_number(self.momentum) and 0 <= self.momentum < 1, f"host.momentum must be in [0, 1), got {self.momentum!r}")
-        _require(_number(self.weight_decay) and self.weight_decay >= 0, f"host.weight_decay must be >= 0, got {self.weight_decay!r}")
-        _require(_integer(self.batch_size) and 1 <= self.batch_size <= 65535,
+        require(isinstance(self.dataset, str) and bool(self.dataset), "host.dataset must be a name")
+        require(isinstance(self.model, str) and bool(self.model), "host.model must be a name")
+        require(is_integer(self.rounds) and self.rounds >= 1, f"host.rounds must be an integer >= 1, got {self.rounds!r}")
+        require(is_number(self.lr) and self.lr > 0, f"host.lr must be a finite number > 0, got {self.lr!r}")
+        require(is_number(self.momentum) and 0 <= self.momentum < 1, f"host.momentum must be in [0, 1), got {self.momentum!r}")
+        require(is_number(self.weight_decay) and self.weight_decay >= 0, f"host.weight_decay must be >= 0, got {self.weight_decay!r}")
+        require(is_integer(self.batch_size) and 1 <= self.batch_size <= 65535,
                  f"host.batch_size must be an integer in [1, 65535], got {self.batch_size!r}")
-        _require(_integer(self.seed) and self.seed >= 0, f"host.seed must be an integer >= 0, got {self.seed!r}")
-        _require(isinstance(self.device, str) and (self.device == "cpu" or self.device.startswith("cuda")),
+        require(is_integer(self.seed) and self.seed >= 0, f"host.seed must be an integer >= 0, got {self.seed!r}")
+        require(isinstance(self.device, str) and (self.device == "cpu" or self.device.startswith("cuda")),
                  f"host.device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
-        _require(self.downlink in DOWNLINKS, f"host.downlink must be one of {DOWNLINKS}, got {self.downlink!r}")
-        _require(self.downlink_method in ("exact", "laplace", "partition", "dgc", "random"),
+        require(self.downlink in DOWNLINKS, f"host.downlink must be one of {DOWNLINKS}, got {self.downlink!r}")
+        require(self.downlink_method in ("exact", "laplace", "partition", "dgc", "random"),
                  f"host.downlink_method must be an sgc selector, got {self.downlink_method!r}")
-        _require(_number(self.downlink_density) and 0 < self.downlink_density <= 1,
+        require(is_number(self.downlink_density) and 0 < self.downlink_density <= 1,
                  f"host.downlink_density must be in (0, 1], got {self.downlink_density!r}")
-        _require(self.policy in POLICIES, f"host.policy must be one of {POLICIES}, got {self.policy!r}")
-        _require(_integer(self.min_nodes) and self.min_nodes >= 1, f"host.min_nodes must be an integer >= 1, got {self.min_nodes!r}")
-        _require(_number(self.fraction) and 0 < self.fraction <= 1, f"host.fraction must be in (0, 1], got {self.fraction!r}")
-        _require(_number(self.deadline_s) and self.deadline_s > 0, f"host.deadline_s must be > 0, got {self.deadline_s!r}")
-        _require(_number(self.start_timeout_s) and self.start_timeout_s >= 0,
+        require(self.policy in POLICIES, f"host.policy must be one of {POLICIES}, got {self.policy!r}")
+        require(is_integer(self.min_nodes) and self.min_nodes >= 1, f"host.min_nodes must be an integer >= 1, got {self.min_nodes!r}")
+        require(is_number(self.fraction) and 0 < self.fraction <= 1, f"host.fraction must be in (0, 1], got {self.fraction!r}")
+        require(is_number(self.deadline_s) and self.deadline_s > 0, f"host.deadline_s must be > 0, got {self.deadline_s!r}")
+        require(is_number(self.start_timeout_s) and self.start_timeout_s >= 0,
                  f"host.start_timeout_s must be >= 0, got {self.start_timeout_s!r}")
-        _require(self.late in LATE_POLICIES, f"host.late must be one of {LATE_POLICIES}, got {self.late!r}")
-        _require(_integer(self.max_staleness) and self.max_staleness >= 0,
+        require(self.late in LATE_POLICIES, f"host.late must be one of {LATE_POLICIES}, got {self.late!r}")
+        require(is_integer(self.max_staleness) and self.max_staleness >= 0,
                  f"host.max_staleness must be an integer >= 0, got {self.max_staleness!r}")
-        _require(_integer(self.eval_every) and self.eval_every >= 1, f"host.eval_every must be an integer >= 1, got {self.eval_every!r}")
-        _require(isinstance(self.run_dir, str) and bool(self.run_dir), "host.run_dir must be a path")
-        _require(isinstance(self.progress, bool), "host.progress must be true or false")
-        _require(self.mode in MODES, f"host.mode must be one of {MODES}, got {self.mode!r}")
-        _require(_number(self.server_lr) and self.server_lr > 0, f"host.server_lr must be > 0, got {self.server_lr!r}")
-        _require(self.selection in SELECTIONS, f"host.selection must be one of {SELECTIONS}, got {self.selection!r}")
-        _require(_integer(self.support_size) and self.support_size >= 0,
+        require(is_integer(self.eval_every) and self.eval_every >= 1, f"host.eval_every must be an integer >= 1, got {self.eval_every!r}")
+        require(isinstance(self.run_dir, str) and bool(self.run_dir), "host.run_dir must be a path")
+        require(isinstance(self.progress, bool), "host.progress must be true or false")
+        require(self.mode in MODES, f"host.mode must be one of {MODES}, got {self.mode!r}")
+        require(is_number(self.server_lr) and self.server_lr > 0, f"host.server_lr must be > 0, got {self.server_lr!r}")
+        require(self.selection in SELECTIONS, f"host.selection must be one of {SELECTIONS}, got {self.selection!r}")
+        require(is_integer(self.support_size) and self.support_size >= 0,
                  f"host.support_size must be an integer >= 0, got {self.support_size!r}")
-        _require(self.comm in COMMS, f"host.comm must be one of {COMMS}, got {self.comm!r}")
+        require(self.comm in COMMS, f"host.comm must be one of {COMMS}, got {self.comm!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as a JSON-able dict."""
