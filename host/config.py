@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sparrow.agent.checks import is_integer, is_number, require
+from sparrow.host.schedule import SCHEDULES
 
 __all__ = ["COMMS", "DOWNLINKS", "HostConfig", "LATE_POLICIES", "MODES", "POLICIES", "SELECTIONS"]
 
@@ -40,6 +41,9 @@ class HostConfig:
         Optimizer steps to take (one per round).
     lr, momentum, weight_decay : float
         SGD hyper-parameters (PyTorch ``torch.optim.SGD``).
+    lr_schedule : str
+        ``"constant"`` or ``"cosine"`` (``host/schedule.py``): the rate of
+        each round's optimizer step, from ``lr`` in round 1 (gradient mode).
     batch_size : int
         Mini-batch size each agent uses per round (sent in ROUND_OPEN).
     seed : int
@@ -102,6 +106,7 @@ class HostConfig:
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 0.0
+    lr_schedule: str = "constant"
     batch_size: int = 32
     seed: int = 0
     device: str = "cpu"
@@ -130,6 +135,8 @@ class HostConfig:
         require(is_integer(self.rounds) and self.rounds >= 1, f"host.rounds must be an integer >= 1, got {self.rounds!r}")
         require(is_number(self.lr) and self.lr > 0, f"host.lr must be a finite number > 0, got {self.lr!r}")
         require(is_number(self.momentum) and 0 <= self.momentum < 1, f"host.momentum must be in [0, 1), got {self.momentum!r}")
+        require(self.lr_schedule in SCHEDULES,
+                f"host.lr_schedule must be one of {tuple(SCHEDULES)}, got {self.lr_schedule!r}")
         require(is_number(self.weight_decay) and self.weight_decay >= 0, f"host.weight_decay must be >= 0, got {self.weight_decay!r}")
         require(is_integer(self.batch_size) and 1 <= self.batch_size <= 65535,
                  f"host.batch_size must be an integer in [1, 65535], got {self.batch_size!r}")

@@ -36,6 +36,7 @@ from sparrow.host.downlink import full_model_frame, make_downlink
 from sparrow.host.metrics import RoundRecord, RunLog, Summary, plot_run
 from sparrow.host.policy import RoundPlan, make_policy
 from sparrow.host.rounds import PARTIAL, UpdateBook
+from sparrow.host.schedule import lr_at
 from sparrow.agent.segmented import encode_model_segments, layer_groups
 from sparrow.agent.support import encode_summary
 from sparrow.host.support import summarize
@@ -147,6 +148,8 @@ class Host:
         reason = self._wait_for_close(plan)
         on_time, late = self.book.close()
         grad, _ = self.policy.aggregate(on_time, late, self.n)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(self.config.lr_schedule, self.config.lr, rnd, self.config.rounds)
         APPLY[self.config.mode](self, grad)
         if self.config.selection == "aware":
             self._publish_support(on_time + late, grad, rnd)

@@ -13,6 +13,8 @@ import pytest
 import torch
 
 from sparrow.agent.config import BrokerConfig
+from sparrow.host.config import HostConfig
+from sparrow.host.schedule import lr_at
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -24,7 +26,7 @@ def host_command(config: BrokerConfig, run_dir: Path, downlink: str, resume: boo
     command = [sys.executable, "-m", "sparrow.host.cli", "host",
                "--broker-port", str(config.port), "--broker-job", config.job,
                "--rounds", str(ROUNDS), "--min-nodes", str(NODES), "--fraction", "1.0", "--deadline-s", "60",
-               "--eval-every", "5", "--downlink", downlink, "--downlink-density", "0.1",
+               "--eval-every", "5", "--lr-schedule", "cosine", "--downlink", downlink, "--downlink-density", "0.1",
                "--run-dir", str(run_dir), "--no-progress"]
     return command + (["--resume"] if resume else [])
 
@@ -69,6 +71,10 @@ def test_a_killed_and_resumed_host_ends_in_exactly_the_state_of_an_uninterrupted
     assert reference["book"]["round"] == resumed["book"]["round"] == ROUNDS + 1
     for name, tensor in reference["model"].items():
         assert torch.equal(tensor, resumed["model"][name]), name
+    # The cosine schedule ran in both: the last step used the last round's rate.
+    last_lr = lr_at("cosine", HostConfig().lr, ROUNDS, ROUNDS)
+    for state in (reference, resumed):
+        assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(last_lr)
     assert (reference["downlink"]["shadow"] == resumed["downlink"]["shadow"]).all()
     assert resumed["book"]["counts"]["accepted"] == reference["book"]["counts"]["accepted"] == NODES * ROUNDS
     lines = [json.loads(line) for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]

@@ -15,6 +15,7 @@ from sparrow.host.policy import DeadlinePolicy, QuorumPolicy, make_policy
     ("rounds", 0, "host.rounds"),
     ("lr", float("nan"), "host.lr"),
     ("momentum", 1.0, "host.momentum"),
+    ("lr_schedule", "step", "host.lr_schedule"),
     ("batch_size", 70000, "host.batch_size"),
     ("downlink", "zip", "host.downlink"),
     ("policy", "vote", "host.policy"),
