@@ -15,6 +15,8 @@ APT_NEEDS := \
 	qemu-system-arm:qemu-system-arm \
 	qemu-system-riscv32:qemu-system-misc \
 	mosquitto:mosquitto \
+	mosquitto_passwd:mosquitto \
+	openssl:openssl \
 	clang:clang \
 	ip:iproute2
 # files -> Debian package that provides them

@@ -166,6 +166,7 @@ class Transport:
         self.bytes_sent = 0
         self.bytes_received = 0
         self._acked: dict[int, float] = {}
+        self.refusal: mqtt.ReasonCode | None = None
         self._client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -198,7 +199,10 @@ class Transport:
         Raises
         ------
         TimeoutError
-            When ``wait_s`` passes without a connection.
+            When ``wait_s`` passes without a connection; it names the
+            broker's reason code when the broker refused the CONNECT (bad
+            user name or password, not authorized), also kept in
+            ``refusal``.
         """
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.config.session_expiry_s
@@ -207,8 +211,10 @@ class Transport:
         self._client.loop_start()
         if wait_s is not None and not self.connected.wait(wait_s):
             self.stop(graceful=False)
+            why = ("" if self.refusal is None
+                   else f": the broker refused it ({self.refusal}, reason code {self.refusal.value})")
             raise TimeoutError(
-                f"no MQTT connection to {self.config.host}:{self.config.port} within {wait_s} s")
+                f"no MQTT connection to {self.config.host}:{self.config.port} within {wait_s} s{why}")
 
     def stop(self, graceful: bool = True) -> None:
         """Publish ``offline`` (when graceful), disconnect and stop the thread.
@@ -287,7 +293,8 @@ class Transport:
     def _handle_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
                         reason: mqtt.ReasonCode, properties: Properties | None) -> None:
         if reason.is_failure:
-            log.warning("%s: broker refused the connection: %s", self.client_id, reason)
+            self.refusal = reason
+            log.warning("%s: broker refused the connection: %s (reason code %d)", self.client_id, reason, reason.value)
             return
         _no_delay(client)
         if self._subscriptions:

@@ -20,19 +20,33 @@ The broker gets its own config file in a temporary directory:
     back would otherwise pin memory until its session expires; a node that
     lost messages to the bound sees a model-version gap and asks for a
     RESYNC, so the bound costs bytes, never correctness.
+
+Two optional settings make the same loopback listener a secured one, the way
+a deployment's broker is set up (tests/test_transport_tls.py runs Sparrow
+against both):
+
+``tls=TlsFiles(ca, cert, key)``
+    the listener speaks TLS only (``cafile``, ``certfile``, ``keyfile``);
+    with ``require_client_cert`` a client must also present a certificate
+    signed by that CA (``require_certificate true``).
+``password_file=path``
+    ``allow_anonymous false`` and ``password_file``: every client must log in
+    with a user name and password from that file (``mosquitto_passwd``).
 """
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from types import TracebackType
 
-__all__ = ["Mosquitto", "free_port"]
+__all__ = ["Mosquitto", "TlsFiles", "free_port"]
 
 MAX_QUEUED_MESSAGES = 10000
 
@@ -42,6 +56,33 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """The broker side of a TLS listener: PEM files and whether clients need a certificate.
+
+    Parameters
+    ----------
+    ca : str
+        CA certificate: the broker checks client certificates against it.
+    cert, key : str
+        The broker's own certificate (issued for ``127.0.0.1``/``localhost``)
+        and its private key.
+    require_client_cert : bool
+        Refuse clients that present no certificate signed by ``ca``.
+    """
+
+    ca: str
+    cert: str
+    key: str
+    require_client_cert: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("ca", "cert", "key"):
+            path = getattr(self, name)
+            if not os.path.isfile(path):
+                raise ValueError(f"TlsFiles.{name}: no such file {path!r}")
 
 
 class Mosquitto:
@@ -56,15 +97,25 @@ class Mosquitto:
         temporary directory, removed by :meth:`stop`).
     executable : str
         The mosquitto binary.
+    tls : TlsFiles or None
+        Serve TLS only (None: plain TCP).
+    password_file : str or None
+        A ``mosquitto_passwd`` file; anonymous clients are refused when it is
+        given (None: anonymous access, loopback only).
 
     Raises
     ------
     FileNotFoundError
         When mosquitto is not installed (``make apt-deps`` installs it).
+    ValueError
+        When ``password_file`` does not exist.
     """
 
     def __init__(self, port: int | None = None, workdir: str | None = None,
-                 executable: str = "mosquitto") -> None:
+                 executable: str = "mosquitto", tls: TlsFiles | None = None,
+                 password_file: str | None = None) -> None:
+        if password_file is not None and not os.path.isfile(password_file):
+            raise ValueError(f"password_file: no such file {password_file!r}")
         found = shutil.which(executable) or shutil.which(executable, path="/usr/sbin:/usr/local/sbin")
         if found is None:
             raise FileNotFoundError(f"{executable!r} not found; install the Debian package 'mosquitto'")
@@ -74,14 +125,34 @@ class Mosquitto:
         self.workdir = workdir if workdir is not None else tempfile.mkdtemp(prefix="sparrow-mosquitto-")
         self.config_path = os.path.join(self.workdir, "mosquitto.conf")
         self.log_path = os.path.join(self.workdir, "mosquitto.log")
+        self.tls = tls
+        self.password_file = password_file
         self.process: subprocess.Popen[bytes] | None = None
         self._write_config()
+
+    def _access_lines(self) -> str:
+        """The listener's TLS and authentication settings."""
+        lines = []
+        if self.tls is not None or self.password_file is not None:
+            # Started as root, mosquitto switches to the user "mosquitto", who
+            # cannot read the caller's private keys and password file; it stays
+            # the caller's user this way (the setting is ignored when not root).
+            lines.append(f"user {pwd.getpwuid(os.geteuid()).pw_name}")
+        if self.tls is not None:
+            lines += [f"cafile {self.tls.ca}", f"certfile {self.tls.cert}", f"keyfile {self.tls.key}"]
+            if self.tls.require_client_cert:
+                lines.append("require_certificate true")
+        if self.password_file is not None:
+            lines += ["allow_anonymous false", f"password_file {self.password_file}"]
+        else:
+            lines.append("allow_anonymous true")
+        return "".join(line + "\n" for line in lines)
 
     def _write_config(self) -> None:
         with open(self.config_path, "w") as handle:
             handle.write(
                 f"listener {self.port} 127.0.0.1\n"
-                "allow_anonymous true\n"
+                f"{self._access_lines()}"
                 "log_dest stderr\n"
                 "log_type error\nlog_type warning\nlog_type notice\n"
                 "persistence true\n"
