@@ -132,12 +132,12 @@ class Mosquitto:
 
     def _access_lines(self) -> str:
         """The listener's TLS and authentication settings."""
-        lines = []
-        if self.tls is not None or self.password_file is not None:
-            # Started as root, mosquitto switches to the user "mosquitto", who
-            # cannot read the caller's private keys and password file; it stays
-            # the caller's user this way (the setting is ignored when not root).
-            lines.append(f"user {pwd.getpwuid(os.geteuid()).pw_name}")
+        # Started as root, mosquitto switches to the user "mosquitto", who can
+        # neither read the caller's private keys and password file nor write
+        # its persistence file into the caller's work directory (so sessions
+        # would not survive a restart); it stays the caller's user this way
+        # (the setting is ignored when not root).
+        lines = [f"user {pwd.getpwuid(os.geteuid()).pw_name}"]
         if self.tls is not None:
             lines += [f"cafile {self.tls.ca}", f"certfile {self.tls.cert}", f"keyfile {self.tls.key}"]
             if self.tls.require_client_cert:

@@ -132,6 +132,30 @@ def test_clients_reconnect_and_resume_after_a_broker_restart(broker_config, mosq
         node.stop()
 
 
+def test_messages_queued_for_an_offline_client_survive_a_broker_restart(broker_config, mosquitto) -> None:
+    # The broker writes its sessions to its persistence file on shutdown; it
+    # must be able to (a broker started as root drops to another user).
+    topics = Topics(broker_config.job)
+    node, _ = client(broker_config, "node", [(topics.model, 1)])
+    node.start()
+    node.stop()
+    sender, _ = client(broker_config, "sender", [])
+    sender.start()
+    frames = [sgc.encode_dense(np.full(6, i, np.float32), round=i) for i in range(1, 3)]
+    for frame in frames:
+        sender.publish_frame(topics.model, frame)
+    assert sender.wait_published()
+    sender.stop()
+    mosquitto.restart(down_s=0.2)
+    assert "Permission denied" not in mosquitto.log_tail()
+    node, inbox = client(broker_config, "node", [(topics.model, 1)])  # same client id: same session
+    node.start()
+    try:
+        assert [next_of(inbox, "frame")[2] for _ in frames] == frames
+    finally:
+        node.stop()
+
+
 def test_a_garbage_chunk_is_reported_not_raised(broker_config) -> None:
     topics = Topics(broker_config.job)
     receiver, inbox = client(broker_config, "rx", [(topics.model, 1)])
