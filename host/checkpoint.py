@@ -13,9 +13,39 @@ from typing import Any
 
 import torch
 
-__all__ = ["load_checkpoint", "save_checkpoint"]
+__all__ = ["check_resumable", "load_checkpoint", "save_checkpoint"]
 
 FORMAT = 1
+
+#: Host settings a resumed job must share with its checkpoint: they decide
+#: what the saved state means (the model, its initialisation, the downlink's
+#: shadow, what an update is, the learning rate of every later round).
+RESUME_KEYS = ("model", "dataset", "seed", "downlink", "mode", "lr_schedule")
+#: Defaults of keys that older checkpoints do not carry.
+_OLD_DEFAULTS = {"mode": "gradient", "lr_schedule": "constant"}
+
+
+def check_resumable(saved: dict[str, Any], config: dict[str, Any]) -> None:
+    """Refuse to resume a checkpoint under a host configuration that changes its meaning.
+
+    ``saved`` is the configuration stored in the checkpoint, ``config`` the
+    new one (both as ``HostConfig.to_dict()``). Besides :data:`RESUME_KEYS`,
+    a schedule other than ``constant`` also fixes ``rounds`` (the schedule's
+    length sets every round's rate).
+
+    Raises
+    ------
+    ValueError
+        Naming every setting that differs, with both values.
+    """
+    keys = list(RESUME_KEYS)
+    if config.get("lr_schedule", "constant") != "constant":
+        keys.append("rounds")
+    differ = [f"{key}={saved.get(key, _OLD_DEFAULTS.get(key))!r} (config: {config[key]!r})"
+              for key in keys if saved.get(key, _OLD_DEFAULTS.get(key)) != config[key]]
+    if differ:
+        raise ValueError("--resume: the checkpoint was written with " + ", ".join(differ)
+                         + "; resume with the same settings or start a new run directory")
 
 
 def save_checkpoint(path: str, state: dict[str, Any]) -> None:

@@ -26,8 +26,11 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nodes", type=int, default=4, help="agent processes (default 4)")
     parser.add_argument("--rounds", type=int, default=400, help="optimizer steps (default 400)")
     parser.add_argument("--compressor", default="laplace", help="agent compressor (default laplace)")
-    parser.add_argument("--density", type=float, default=0.01, help="share of coordinates sent (default 0.01)")
-    parser.add_argument("--value-coding", default="fp16", help="fp32, fp16, int8 or sign (default fp16)")
+    parser.add_argument("--density", type=float, default=0.005, help="share of coordinates sent (default 0.005)")
+    parser.add_argument("--value-coding", default="int8", help="fp32, fp16, int8 or sign (default int8)")
+    parser.add_argument("--lr", type=float, default=0.1, help="host learning rate, cosine schedule (default 0.1)")
+    parser.add_argument("--per-layer", action="store_true",
+                        help="select per layer (default: over the whole model)")
     parser.add_argument("--model", default="mlp_fmnist", help="model (default mlp_fmnist)")
     parser.add_argument("--run-dir", default=None, help="output directory (default runs/demo-<time>)")
     parser.add_argument("--quick", action="store_true", help="train 150 rounds only")
@@ -85,8 +88,10 @@ def run_demo(args: argparse.Namespace) -> int:
     processes: list[subprocess.Popen[bytes]] = []
     with Mosquitto(workdir=None) as mosquitto:
         broker = BrokerConfig(port=mosquitto.port, job="demo")
-        config = HostConfig(dataset="fashion_mnist", model=args.model, rounds=rounds, lr=0.02, momentum=0.9,
-                            batch_size=64, device=args.device, min_nodes=args.nodes, fraction=1.0,
+        # DGC's recipe, as in bench.e2e: momentum correction in the nodes'
+        # residual memories, plain SGD with a cosine rate on the host.
+        config = HostConfig(dataset="fashion_mnist", model=args.model, rounds=rounds, lr=args.lr,
+                            lr_schedule="cosine", momentum=0.0, batch_size=64, device=args.device, min_nodes=args.nodes, fraction=1.0,
                             deadline_s=10.0, eval_every=10, run_dir=run_dir)
         print(f"sparrow demo: mosquitto on 127.0.0.1:{mosquitto.port}, {args.nodes} agents, "
               f"{args.compressor} at density {args.density} ({args.value_coding}), {rounds} rounds, "
@@ -94,7 +99,8 @@ def run_demo(args: argparse.Namespace) -> int:
         try:
             processes = start_agents(broker, args.nodes, config.dataset, config.model,
                                      ["--compressor", args.compressor, "--density", str(args.density),
-                                      "--value-coding", args.value_coding], run_dir)
+                                      "--value-coding", args.value_coding, "--momentum", "0.9",
+                                      "--per-layer" if args.per_layer else "--no-per-layer"], run_dir)
             summary = Host(config, broker).run()
         finally:
             stop_processes(processes)

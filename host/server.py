@@ -30,7 +30,7 @@ from sparrow.agent.dynacomm import Segmentation
 from sparrow.agent.modelspec import get_spec
 from sparrow.agent.transport import ONLINE, Topics, Transport
 from sparrow.host.averaging import apply_mean_delta
-from sparrow.host.checkpoint import load_checkpoint, save_checkpoint
+from sparrow.host.checkpoint import check_resumable, load_checkpoint, save_checkpoint
 from sparrow.host.config import HostConfig
 from sparrow.host.downlink import full_model_frame, make_downlink
 from sparrow.host.metrics import RoundRecord, RunLog, Summary, plot_run
@@ -322,11 +322,7 @@ class Host:
 
     def _restore(self) -> None:
         state = load_checkpoint(self.checkpoint_path)
-        saved = state["config"]
-        for key in ("model", "dataset", "seed", "downlink"):
-            if saved[key] != getattr(self.config, key):
-                raise ValueError(f"--resume: checkpoint has {key}={saved[key]!r}, config has "
-                                 f"{getattr(self.config, key)!r}")
+        check_resumable(state["config"], self.config.to_dict())
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.downlink.load_state_dict(state["downlink"])
