@@ -33,6 +33,7 @@ from paho.mqtt.properties import Properties
 import sgc
 
 from sparrow.agent.config import BrokerConfig
+from sparrow.agent.tls_check import tls_problem
 
 __all__ = ["ONLINE", "OFFLINE", "Topics", "Transport"]
 
@@ -202,7 +203,9 @@ class Transport:
             When ``wait_s`` passes without a connection; it names the
             broker's reason code when the broker refused the CONNECT (bad
             user name or password, not authorized), also kept in
-            ``refusal``.
+            ``refusal``, or what a TLS handshake of its own reported
+            (``agent/tls_check.py``: untrusted broker certificate, missing
+            client certificate).
         """
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.config.session_expiry_s
@@ -211,8 +214,9 @@ class Transport:
         self._client.loop_start()
         if wait_s is not None and not self.connected.wait(wait_s):
             self.stop(graceful=False)
-            why = ("" if self.refusal is None
-                   else f": the broker refused it ({self.refusal}, reason code {self.refusal.value})")
+            problem = tls_problem(self.config) if self.refusal is None else None
+            why = (f": the broker refused it ({self.refusal}, reason code {self.refusal.value})"
+                   if self.refusal is not None else f": {problem}" if problem else "")
             raise TimeoutError(
                 f"no MQTT connection to {self.config.host}:{self.config.port} within {wait_s} s{why}")
 

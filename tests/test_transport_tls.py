@@ -21,6 +21,7 @@ import pytest
 import sgc
 
 from sparrow.agent.config import BrokerConfig
+from sparrow.agent.tls_check import tls_problem
 from sparrow.agent.transport import Topics, Transport
 from sparrow.host.broker import Mosquitto, TlsFiles
 from sparrow.host.demo import start_agents, stop_processes
@@ -103,18 +104,21 @@ def test_a_client_certificate_is_accepted_where_the_broker_requires_one(secured_
         assert accepted.connected.is_set()
     finally:
         accepted.stop()
+    assert tls_problem(config) is None  # the diagnosis finds nothing wrong where nothing is
 
 
 def test_a_client_without_a_certificate_is_refused_where_the_broker_requires_one(secured_broker, material) -> None:
     broker = secured_broker(require_client_cert=True)
-    assert_refused(config_for(broker, tls_ca=material.ca.cert))
+    _, failure = assert_refused(config_for(broker, tls_ca=material.ca.cert))
     assert "peer did not return a certificate" in broker.log_tail()
+    assert "certificate required" in failure  # the node is told why, not only the broker's log
 
 
 def test_a_broker_whose_certificate_another_ca_signed_is_refused(secured_broker, tmp_path) -> None:
     broker = secured_broker()
     stranger = make_ca(tmp_path, "stranger")
-    assert_refused(config_for(broker, tls_ca=stranger.cert))
+    _, failure = assert_refused(config_for(broker, tls_ca=stranger.cert))
+    assert "the broker's certificate is not trusted" in failure
     assert "unknown ca" in broker.log_tail()  # the client aborted the handshake: it did not trust the server
 
 
