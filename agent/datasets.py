@@ -40,6 +40,7 @@ __all__ = [
     "load_fashion_mnist",
     "load_watch",
     "partition",
+    "round_batch",
 ]
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -492,3 +493,15 @@ def batches(
     for start in range(0, stop, batch_size):
         idx = order[start : start + batch_size]
         yield x[idx], y[idx]
+
+
+def round_batch(count: int, batch_size: int, seed: int, device_id: int, rnd: int) -> np.ndarray:
+    """Positions (in ``range(count)``) of the mini-batch a node trains on in round ``rnd``.
+
+    Drawn without replacement, at most ``count`` of them, from a generator
+    seeded by ``(seed, device_id, rnd)``: a round's batch is the same however
+    often the round is retried, and an in-process simulation that calls
+    this draws exactly the batches of ``sparrow agent``.
+    """
+    rng = np.random.default_rng([seed, device_id, rnd])
+    return rng.choice(count, size=min(batch_size, count), replace=False)

@@ -40,7 +40,7 @@ from sparrow.agent import control
 from sparrow.agent.aware import AwareCompressor
 from sparrow.agent.compressor import Compressor, make_compressor
 from sparrow.agent.config import AgentConfig, BrokerConfig
-from sparrow.agent.datasets import load, partition
+from sparrow.agent.datasets import load, partition, round_batch
 from sparrow.agent.dynacomm import LayerCosts, LinkModel, Replanner, Segmentation, fit_link
 from sparrow.agent.local_sgd import LocalSGD
 from sparrow.agent.modelspec import get_spec
@@ -279,9 +279,7 @@ class Agent:
         self._send_update(UPLOADS[self.config.mode](self, rnd, batch_size))
 
     def _batch(self, rnd: int, batch_size: int) -> np.ndarray:
-        rng = np.random.default_rng([self.config.seed, self.config.device_id, rnd])
-        count = self.y.size
-        return rng.choice(count, size=min(batch_size, count), replace=False)
+        return round_batch(self.y.size, batch_size, self.config.seed, self.config.device_id, rnd)
 
     def _gradient_frame(self, rnd: int, batch_size: int) -> bytes:
         assert self.params is not None

@@ -33,7 +33,7 @@ def tls_problem(config: BrokerConfig, timeout_s: float = 2.0) -> str | None:
         context = ssl.create_default_context(cafile=config.tls_ca)
         if config.tls_cert is not None:
             context.load_cert_chain(config.tls_cert, config.tls_key)
-    except (OSError, ssl.SSLError) as exc:
+    except OSError as exc:  # ssl.SSLError included
         return f"the TLS files cannot be used: {exc}"
     try:
         with socket.create_connection((config.host, config.port), timeout=timeout_s) as raw:

@@ -214,11 +214,15 @@ class Transport:
         self._client.loop_start()
         if wait_s is not None and not self.connected.wait(wait_s):
             self.stop(graceful=False)
-            problem = tls_problem(self.config) if self.refusal is None else None
-            why = (f": the broker refused it ({self.refusal}, reason code {self.refusal.value})"
-                   if self.refusal is not None else f": {problem}" if problem else "")
-            raise TimeoutError(
-                f"no MQTT connection to {self.config.host}:{self.config.port} within {wait_s} s{why}")
+            why = self._why_not_connected()
+            raise TimeoutError(f"no MQTT connection to {self.config.host}:{self.config.port} within {wait_s} s"
+                               + (f": {why}" if why else ""))
+
+    def _why_not_connected(self) -> str | None:
+        """The broker's refusal, else what a TLS handshake of our own reports, else None."""
+        if self.refusal is not None:
+            return f"the broker refused it ({self.refusal}, reason code {self.refusal.value})"
+        return tls_problem(self.config)
 
     def stop(self, graceful: bool = True) -> None:
         """Publish ``offline`` (when graceful), disconnect and stop the thread.

@@ -42,7 +42,7 @@ from threadpoolctl import threadpool_limits
 import sgc
 
 from sparrow.agent.aware import AwareCompressor
-from sparrow.agent.datasets import load, partition
+from sparrow.agent.datasets import load, partition, round_batch
 from sparrow.agent.modelspec import get_spec, init_params
 from sparrow.agent.npmodel import accuracy, loss_and_grad
 from sparrow.host.aggregate import SparseUpdate, weighted_mean
@@ -90,8 +90,7 @@ def simulate(data, spec, shares, variant: Variant, args, seed: int) -> dict:
     for rnd in range(1, args.rounds + 1):
         updates = []
         for d, (comp, share) in enumerate(zip(nodes, shares)):
-            rng = np.random.default_rng([seed, d, rnd])
-            pick = share[rng.choice(share.size, size=min(args.batch, share.size), replace=False)]
+            pick = share[round_batch(share.size, args.batch, seed, d, rnd)]
             _, grad = loss_and_grad(spec, params, data.x_train[pick], data.y_train[pick])
             idx, vals = comp.compress(grad)
             updates.append(SparseUpdate(d, idx, vals, weights[d]))

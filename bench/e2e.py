@@ -29,6 +29,10 @@ from sparrow.host.demo import start_agents, stop_processes
 from sparrow.host.server import Host
 
 METHODS = ("dense", "exact", "laplace", "partition", "dgc")
+#: Momentum of the dense baseline's SGD on the host.
+HOST_MOMENTUM = 0.9
+#: DGC momentum correction in the nodes' residual memories (compressed runs).
+NODE_MOMENTUM = 0.9
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ def run_one(setting: Setting, method: str, rounds: int, value_coding: str, node_
     with Mosquitto() as broker:
         config = BrokerConfig(port=broker.port, job=f"bench-{setting.dataset}-{method}")
         host = HostConfig(dataset=setting.dataset, model=setting.model, rounds=rounds, lr=setting.lr,
-                          lr_schedule=setting.lr_schedule, momentum=0.0 if compressed and node_momentum > 0 else 0.9,
+                          lr_schedule=setting.lr_schedule, momentum=0.0 if compressed and node_momentum > 0 else HOST_MOMENTUM,
                           batch_size=setting.batch_size, min_nodes=setting.nodes,
                           deadline_s=60.0, eval_every=max(1, rounds // 20), run_dir=run_dir, progress=False)
         processes = []
@@ -132,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="override the round count")
     parser.add_argument("--value-coding", default=None, help="value coding of compressed runs (default: the setting's)")
     parser.add_argument("--density", type=float, default=None, help="density of compressed runs (default: the setting's)")
-    parser.add_argument("--node-momentum", type=float, default=0.9,
+    parser.add_argument("--node-momentum", type=float, default=NODE_MOMENTUM,
                         help="momentum correction on the nodes for compressed runs (0: momentum on the host)")
     parser.add_argument("--out-dir", default="runs/bench-e2e")
     args = parser.parse_args(argv)

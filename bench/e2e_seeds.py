@@ -34,16 +34,13 @@ from threadpoolctl import threadpool_limits
 
 import sgc
 
-from bench.e2e import METHODS, SETTINGS, Setting
+from bench.e2e import HOST_MOMENTUM, METHODS, NODE_MOMENTUM, SETTINGS, Setting
 from sparrow.agent.compressor import make_compressor
-from sparrow.agent.datasets import load, partition
+from sparrow.agent.datasets import load, partition, round_batch
 from sparrow.agent.modelspec import get_spec, init_params
 from sparrow.agent.npmodel import accuracy, loss_and_grad
 from sparrow.host.aggregate import SparseUpdate, weighted_mean
 from sparrow.host.schedule import lr_at
-
-HOST_MOMENTUM = 0.9
-NODE_MOMENTUM = 0.9
 
 QUICK = Setting("digits", "mlp_digits", 4, "iid", 150, 150, 0.1, 32, 0.05, "int8", False)
 
@@ -67,8 +64,7 @@ def simulate(setting: Setting, method: str, rounds: int, seed: int) -> dict:
         updates = []
         for d, (node, share) in enumerate(zip(nodes, shares)):
             device = d + 1
-            rng = np.random.default_rng([seed, device, rnd])
-            pick = share[rng.choice(share.size, size=min(setting.batch_size, share.size), replace=False)]
+            pick = share[round_batch(share.size, setting.batch_size, seed, device, rnd)]
             _, grad = loss_and_grad(spec, params, data.x_train[pick], data.y_train[pick])
             indices, values = node.compress(np.ascontiguousarray(grad, dtype=np.float32))
             sent += len(sgc.encode_sparse(n, indices, values, value_coding=coding, device_id=device,

@@ -41,8 +41,8 @@ def check_resumable(saved: dict[str, Any], config: dict[str, Any]) -> None:
     keys = list(RESUME_KEYS)
     if config.get("lr_schedule", "constant") != "constant":
         keys.append("rounds")
-    differ = [f"{key}={saved.get(key, _OLD_DEFAULTS.get(key))!r} (config: {config[key]!r})"
-              for key in keys if saved.get(key, _OLD_DEFAULTS.get(key)) != config[key]]
+    was = {key: saved.get(key, _OLD_DEFAULTS.get(key)) for key in keys}
+    differ = [f"{key}={was[key]!r} (config: {config[key]!r})" for key in keys if was[key] != config[key]]
     if differ:
         raise ValueError("--resume: the checkpoint was written with " + ", ".join(differ)
                          + "; resume with the same settings or start a new run directory")

@@ -148,8 +148,9 @@ class Host:
         reason = self._wait_for_close(plan)
         on_time, late = self.book.close()
         grad, _ = self.policy.aggregate(on_time, late, self.n)
+        lr = lr_at(self.config.lr_schedule, self.config.lr, rnd, self.config.rounds)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(self.config.lr_schedule, self.config.lr, rnd, self.config.rounds)
+            group["lr"] = lr
         APPLY[self.config.mode](self, grad)
         if self.config.selection == "aware":
             self._publish_support(on_time + late, grad, rnd)

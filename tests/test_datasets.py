@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sparrow.agent import datasets
-from sparrow.agent.datasets import Dataset, batches, load, partition
+from sparrow.agent.datasets import Dataset, batches, load, partition, round_batch
 
 
 @pytest.fixture(scope="module")
@@ -259,3 +259,12 @@ def test_batches_reject_mismatched_lengths_and_bad_sizes() -> None:
         next(batches(x, np.zeros(4, np.int64), 2, np.random.default_rng(0)))
     with pytest.raises(ValueError, match="batch_size"):
         next(batches(x, np.zeros(3, np.int64), 0, np.random.default_rng(0)))
+
+
+def test_a_rounds_batch_is_fixed_by_seed_device_and_round_and_has_no_repeats() -> None:
+    pick = round_batch(100, 32, seed=0, device_id=3, rnd=7)
+    assert pick.size == 32 and np.unique(pick).size == 32 and pick.min() >= 0 and pick.max() < 100
+    assert np.array_equal(pick, round_batch(100, 32, seed=0, device_id=3, rnd=7))
+    assert not np.array_equal(pick, round_batch(100, 32, seed=0, device_id=3, rnd=8))
+    assert not np.array_equal(pick, round_batch(100, 32, seed=0, device_id=4, rnd=7))
+    assert sorted(round_batch(5, 32, seed=1, device_id=1, rnd=1)) == [0, 1, 2, 3, 4]  # capped at the shard
