@@ -1,6 +1,6 @@
 """Aggregation-aware selection: a node's top-k that favours the global support.
 
-Wang, Liu, Wu (ICNCC 2018; DESIGN.md method 4): the host's downlink carries
+Wang, Liu, Wu (ICNCC 2018; docs/design.md method 4): the host's downlink carries
 the union of the nodes' supports, so nodes that pick *the same* large
 coordinates keep the aggregate small. Each round the host publishes the
 previous round's global support with each coordinate's popularity

@@ -34,7 +34,7 @@ Resilience: a board that resets says HELLO; the gateway re-announces it to
 the host and sends it the model of the open round again, unless the board
 had already answered that round (then it gets the next round's model); a
 model download cut short by the HELLO is started afresh. A broker that restarts is
-reconnected to by the transport (agent/transport.py), whose paho client
+reconnected to by the transport (agent/common/transport.py), whose paho client
 keeps every QoS 1 message it has not had acknowledged: an update the
 gateway has acknowledged to its board is published, never dropped. The
 last update is kept, and sent again when its round is announced again.
@@ -54,10 +54,11 @@ import numpy as np
 
 import sgc
 
-from sparrow.agent import control
-from sparrow.agent.config import BrokerConfig
 from sparrow.agent.gateway_link import SerialLink, model_frames
-from sparrow.agent.transport import Topics, Transport
+from sparrow.agent.replica import ModelReplica
+from sparrow.common import control
+from sparrow.common.config import BrokerConfig
+from sparrow.common.transport import Topics, Transport
 
 __all__ = ["BoardBridge", "BoardInfo", "Gateway", "parse_board_hello"]
 
@@ -155,12 +156,10 @@ class BoardBridge:
         self.info: BoardInfo | None = None
         self.transport: Transport | None = None
         self.events: queue.Queue[tuple[str, str, Any]] = queue.Queue()
-        self.model: np.ndarray | None = None
-        self.version = 0
+        self.replica = ModelReplica(None, self._resync)
         self.pointer: tuple[int, control.RoundOpen] | None = None
         self.board_round = 0
         self.last_update: tuple[int, bytes] | None = None
-        self.resync_asked_for = -1
         self.done = False
         self.retry_at = 0.0
         # A random first seq: a restarted gateway's first frame must not look like a
@@ -297,12 +296,19 @@ class BoardBridge:
         hello = control.Hello(num_samples=self.info.shard, capabilities=0)
         self._send_control(sgc.MSG_HELLO, hello.pack())
         if self.model is None:
-            self._resync(0)
+            self.replica.resync()
+
+    @property
+    def model(self) -> np.ndarray | None:
+        """The model the gateway holds for its board (None before the first)."""
+        return self.replica.params
+
+    @property
+    def version(self) -> int:
+        """Version of that model."""
+        return self.replica.version
 
     def _resync(self, have: int) -> None:
-        if self.resync_asked_for == have:
-            return
-        self.resync_asked_for = have
         self.stats.resyncs += 1
         self._send_control(sgc.MSG_RESYNC, control.Resync(have).pack())
 
@@ -340,17 +346,7 @@ class BoardBridge:
     def _on_model(self, frame: sgc.Frame, data: bytes) -> None:
         if self.info is not None and frame.n != self.info.n:
             raise ValueError(f"model frame has n={frame.n}; the board's model has {self.info.n}")
-        version = int(frame.round)
-        if frame.msg_type == sgc.MSG_DENSE_MODEL:
-            self.model = np.array(frame.values, dtype=np.float32, copy=True)
-            self.version = version
-            self.resync_asked_for = -1
-        elif self.model is not None and version == self.version + 1:
-            sgc.decode_into(data, self.model)
-            self.version = version
-            self.resync_asked_for = -1
-        elif self.model is None or version > self.version + 1:
-            self._resync(self.version)
+        self.replica.apply(frame, data)
 
     def _on_round(self, rnd: int, pointer: control.RoundOpen) -> None:
         if pointer.done:
@@ -364,8 +360,8 @@ class BoardBridge:
             assert self.device is not None
             self._publish(self.topics.update(self.device), self.last_update[1])
             self.stats.updates_repeated += 1
-        if self.model is None or self.version != pointer.model_version:
-            self._resync(self.version)
+        if not self.replica.holds(pointer.model_version):
+            self.replica.resync()
 
     def _board_needs_model(self) -> bool:
         if self.done or self.device is None or self.pointer is None or self.model is None:

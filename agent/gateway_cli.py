@@ -1,25 +1,24 @@
 """``sparrow gateway``: the serial gateway's subcommand (agent/gateway.py).
 
-Importing this module registers the subcommand in host/cli.py's registry::
+Importing this module registers the subcommand in the command table (sparrow.common.cli)::
 
     sparrow gateway --broker-port 1883 --broker-job watch \\
         --board socket://127.0.0.1:5555 --board /dev/ttyUSB0
 
 Runs until the host announces the end of the job (``--no-exit-when-done``:
 until SIGTERM or Ctrl-C), then prints one JSON line per board with what
-was relayed. ``python -m sparrow.agent.gateway_cli ...`` runs it too.
+was relayed.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import signal
-import sys
 import threading
 
-from sparrow.agent.config import BrokerConfig, load_toml, section
+from sparrow.common.config import BrokerConfig, load_toml, section
 from sparrow.agent.gateway import DEFAULT_BAUDRATE, Gateway
-from sparrow.host import cli
+from sparrow.common import cli
 
 __all__ = ["add_arguments", "run"]
 
@@ -55,9 +54,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-# Registered once, whichever of host/cli.py and ``python -m`` imported this module first.
-if "gateway" not in cli.SUBCOMMANDS:
-    cli.register(cli.Subcommand("gateway", "bridge UART-attached boards to MQTT", add_arguments, run))
-
-if __name__ == "__main__":
-    sys.exit(cli.main(["gateway", *sys.argv[1:]]))
+cli.register(cli.Subcommand("gateway", "bridge UART-attached boards to MQTT", add_arguments, run))

@@ -1,6 +1,6 @@
 """Model averaging on the node: I local SGD steps, then a compressed model delta.
 
-Parallel restarted SGD (Yu, Yang, Zhu, AAAI 2019; DESIGN.md method 3): every
+Parallel restarted SGD (Yu, Yang, Zhu, AAAI 2019; docs/design.md method 3): every
 node starts a round from the model the host published, runs ``I`` plain SGD
 steps on its own shard, and uploads the change of its parameters,
 ``delta = params_after - params_before``. The host averages the deltas
@@ -24,7 +24,7 @@ import numpy as np
 import sgc
 
 from sparrow.agent.compressor import Compressor
-from sparrow.agent.modelspec import ModelSpec
+from sparrow.common.modelspec import ModelSpec
 from sparrow.agent.npmodel import loss_and_grad
 
 __all__ = ["LocalRound", "LocalSGD", "local_train", "steps_in_round"]

@@ -1,6 +1,6 @@
 """Forward and backward maths of each layer kind, in vectorised numpy (float32).
 
-Each kind of :data:`sparrow.agent.modelspec.LAYER_KINDS` has one
+Each kind of :data:`sparrow.common.modelspec.LAYER_KINDS` has one
 :class:`LayerOps` entry in :data:`OPS`. A forward pass returns the output and a
 cache; the backward pass turns the output gradient and that cache into the
 input gradient (skipped when not needed, e.g. for the first layer) and the
@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from sparrow.agent.modelspec import Layer
+from sparrow.common.modelspec import Layer
 
 __all__ = ["LayerOps", "OPS"]
 

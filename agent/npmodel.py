@@ -13,23 +13,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from sparrow.agent.modelspec import ModelSpec
+from sparrow.common.modelspec import ModelSpec, check_params
 from sparrow.agent.np_layers import OPS
 
 __all__ = ["accuracy", "check_inputs", "check_labels", "check_params", "forward", "loss_and_grad",
            "softmax_cross_entropy"]
-
-
-def check_params(spec: ModelSpec, params: np.ndarray) -> np.ndarray:
-    """``params`` as a contiguous float32 flat vector of the spec's size; ValueError otherwise."""
-    params = np.asarray(params)
-    if params.ndim != 1 or params.size != spec.num_params:
-        raise ValueError(
-            f"{spec.name}: params must be a flat vector of {spec.num_params} values, got shape {params.shape}"
-        )
-    if not np.issubdtype(params.dtype, np.floating):
-        raise ValueError(f"{spec.name}: params must be floating point, got {params.dtype}")
-    return np.ascontiguousarray(params, dtype=np.float32)
 
 
 def check_inputs(spec: ModelSpec, x: np.ndarray) -> np.ndarray:

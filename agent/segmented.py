@@ -1,13 +1,11 @@
 """Layer-wise push and pull: the mechanics that carry out a DynaComm plan.
 
-``agent/dynacomm.py`` decides which consecutive layers travel together; this
+``agent/common/dynacomm.py`` decides which consecutive layers travel together; this
 module does it with the numpy model (``agent/np_layers.py``) and the frame
 codec (``sgc``):
 
-* :func:`layer_groups` maps a :class:`ModelSpec` to its *planning layers*:
-  each parametrised layer together with the parameter-free layers that follow
-  it (ReLU, pooling, flatten), so that a planning layer's forward needs only
-  its own parameters and its backward ends with its own gradient.
+* the planning layers come from :func:`sparrow.common.segments.layer_groups`
+  (shared with the host, which sends model segments by the same plan).
 * :func:`forward_layers` runs forward one planning layer at a time, asking a
   callable for each layer's parameters just before it needs them, so forward
   can start on the first layers while later ones are still arriving
@@ -15,8 +13,8 @@ codec (``sgc``):
 * :class:`LayerwiseBackward` yields each layer's gradient as soon as it is
   computed, last layer first; :func:`group_segments` turns that stream into
   the planned push segments, each complete the moment its lowest layer is.
-* :func:`encode_gradient_segment` and :func:`encode_model_segments` make one
-  frame per segment, with ``segment_id``/``segment_count`` set (segment ids
+* :func:`encode_gradient_segment` makes one
+  frame per push segment, with ``segment_id``/``segment_count`` set (segment ids
   count in forward order in both directions, docs/PROTOCOL.md).
 
 A gradient segment is a ``SPARSE_UPDATE`` over the whole flat vector whose
@@ -37,74 +35,23 @@ import numpy as np
 
 import sgc
 
-from sparrow.agent.dynacomm import Segmentation
-from sparrow.agent.modelspec import ModelSpec
-from sparrow.agent.npmodel import check_inputs, check_labels, check_params, softmax_cross_entropy
 from sparrow.agent.np_layers import OPS
+from sparrow.agent.npmodel import check_inputs, check_labels, softmax_cross_entropy
+from sparrow.common.dynacomm import Segmentation
+from sparrow.common.modelspec import ModelSpec, check_params
+from sparrow.common.segments import layer_groups, segment_ranges
 
 __all__ = [
     "ForwardResult",
     "GradientSegment",
     "LayerGradient",
-    "LayerGroup",
     "LayerwiseBackward",
     "ModelAssembler",
     "encode_gradient_segment",
-    "encode_model_segments",
     "forward_layers",
     "group_segments",
-    "layer_groups",
     "loss_and_grad_layerwise",
-    "segment_ranges",
 ]
-
-
-@dataclass(frozen=True)
-class LayerGroup:
-    """One planning layer: a parametrised layer and the free layers around it.
-
-    Attributes
-    ----------
-    first, stop : int
-        Positions ``[first, stop)`` in ``spec.layers`` that forward runs for
-        this group (the first group also holds leading parameter-free layers).
-    param : int
-        Position of the parametrised layer.
-    start, end : int
-        Its ``[start, end)`` range in the flat parameter vector.
-    """
-
-    first: int
-    stop: int
-    param: int
-    start: int
-    end: int
-
-    @property
-    def size(self) -> int:
-        """Number of parameters."""
-        return self.end - self.start
-
-
-def layer_groups(spec: ModelSpec) -> list[LayerGroup]:
-    """Planning layers of a model, in forward order.
-
-    Parameters
-    ----------
-    spec : ModelSpec
-        The model.
-
-    Returns
-    -------
-    list of LayerGroup
-        One entry per parametrised layer.
-    """
-    slices = spec.param_slices
-    params = [i for i in range(len(spec.layers)) if f"{i}.weight" in slices]
-    ranges = spec.layer_param_ranges
-    bounds = [0, *params[1:], len(spec.layers)]
-    return [LayerGroup(bounds[j], bounds[j + 1], p, ranges[j][0], ranges[j][1])
-            for j, p in enumerate(params)]
 
 
 def _layer_params(spec: ModelSpec, position: int, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -383,50 +330,6 @@ def encode_gradient_segment(segment: GradientSegment, n: int, *, density: float 
     return sgc.encode_sparse(n, indices, values, value_coding=value_coding,
                              segment_id=segment.segment_id, segment_count=segment.segment_count,
                              **header)
-
-
-def segment_ranges(spec: ModelSpec, segmentation: Segmentation) -> list[tuple[int, int]]:
-    """Flat ``(start, end)`` parameter range of each segment, in forward order.
-
-    Raises
-    ------
-    ValueError
-        When the segmentation does not cover the model's planning layers.
-    """
-    groups = layer_groups(spec)
-    if len(groups) != segmentation.num_layers:
-        raise ValueError(
-            f"{spec.name} has {len(groups)} planning layers, the segmentation covers {segmentation.num_layers}")
-    return [(groups[a].start, groups[b - 1].end) for a, b in segmentation.ranges]
-
-
-def encode_model_segments(spec: ModelSpec, params: np.ndarray, segmentation: Segmentation, *,
-                          value_coding: str = "fp32", **header: int) -> list[bytes]:
-    """The model as one ``DENSE_MODEL`` frame per segment, first layers first.
-
-    Parameters
-    ----------
-    spec : ModelSpec
-        The model.
-    params : numpy.ndarray
-        Flat parameters.
-    segmentation : Segmentation
-        The pull plan.
-    value_coding : str
-        ``sgc`` value coding name.
-    **header : int
-        Other header fields (``device_id``, ``round``, ``seq``, ``flags``).
-
-    Returns
-    -------
-    list of bytes
-        Frame ``m`` holds segment ``m``.
-    """
-    params = check_params(spec, params)
-    count = segmentation.count
-    return [sgc.encode_dense(params[start:end], value_coding=value_coding, segment_id=m,
-                             segment_count=count, **header)
-            for m, (start, end) in enumerate(segment_ranges(spec, segmentation))]
 
 
 class ModelAssembler:

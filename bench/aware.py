@@ -42,11 +42,11 @@ from threadpoolctl import threadpool_limits
 import sgc
 
 from sparrow.agent.aware import AwareCompressor
-from sparrow.agent.datasets import load, partition, round_batch
-from sparrow.agent.modelspec import get_spec, init_params
+from sparrow.common.datasets import load, partition, round_batch
+from sparrow.common.modelspec import get_spec, init_params
 from sparrow.agent.npmodel import accuracy, loss_and_grad
 from sparrow.host.aggregate import SparseUpdate, weighted_mean
-from sparrow.agent.support import encode_summary
+from sparrow.common.support import encode_summary
 from sparrow.host.support import summarize
 
 

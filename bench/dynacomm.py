@@ -18,7 +18,7 @@ push
     backward goes on; the server notes when the last one arrives.
 
 Strategies: ``one`` (one message each way), ``layer`` (one message per layer)
-and ``planned`` (``agent/dynacomm.py``: the plan from the node's measured
+and ``planned`` (``agent/common/dynacomm.py``: the plan from the node's measured
 per-layer compute times and the link's per-message overhead and bandwidth,
 fitted from timed calibration messages; a :class:`Replanner` folds in the
 compute times every iteration measures and re-plans when they move). The
@@ -63,8 +63,8 @@ import numpy as np
 import paho.mqtt.client as mqtt
 
 import sgc
-from sparrow.agent import datasets
-from sparrow.agent.dynacomm import (
+from sparrow.common import datasets
+from sparrow.common.dynacomm import (
     LayerCosts,
     LinkModel,
     Replanner,
@@ -75,7 +75,7 @@ from sparrow.agent.dynacomm import (
     pull_makespan,
     push_makespan,
 )
-from sparrow.agent.modelspec import get_spec, init_params
+from sparrow.common.modelspec import get_spec, init_params
 from sparrow.agent.segmented import (
     GradientSegment,
     LayerwiseBackward,

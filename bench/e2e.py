@@ -22,10 +22,10 @@ import sys
 import time
 from dataclasses import dataclass
 
-from sparrow.agent.config import BrokerConfig
+from sparrow.common.config import BrokerConfig
 from sparrow.host.broker import Mosquitto
 from sparrow.host.config import HostConfig
-from sparrow.host.demo import start_agents, stop_processes
+from sparrow.host.lab.processes import start_agents, stop_processes
 from sparrow.host.server import Host
 
 METHODS = ("dense", "exact", "laplace", "partition", "dgc")

@@ -36,8 +36,8 @@ import sgc
 
 from bench.e2e import HOST_MOMENTUM, METHODS, NODE_MOMENTUM, SETTINGS, Setting
 from sparrow.agent.compressor import make_compressor
-from sparrow.agent.datasets import load, partition, round_batch
-from sparrow.agent.modelspec import get_spec, init_params
+from sparrow.common.datasets import load, partition, round_batch
+from sparrow.common.modelspec import get_spec, init_params
 from sparrow.agent.npmodel import accuracy, loss_and_grad
 from sparrow.host.aggregate import SparseUpdate, weighted_mean
 from sparrow.host.schedule import lr_at

@@ -3,7 +3,7 @@
 Starts a private mosquitto, two QEMU boards (mps2-an386, riscv32-virt) behind
 ``sparrow gateway``, one ``sparrow agent`` and one MicroPython node, one watch
 subject each, and trains ``cnn1d_watch`` for ``--rounds`` rounds with the
-first board reset at ``--reset-at`` (agent/gateway_fleet.py, the same run as
+first board reset at ``--reset-at`` (host/lab/fleet.py, the same run as
 tests/test_e2e_fleet.py). Prints one JSON object: accuracy before, by round
 and after, per-node uploads and host verdicts, the gateway's per-board
 report (HELLOs, model downloads, link counters), bytes and wall time.
@@ -19,8 +19,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from sparrow.agent.config import BrokerConfig
-from sparrow.agent.gateway_fleet import FleetConfig, run_fleet
+from sparrow.common.config import BrokerConfig
+from sparrow.host.lab.fleet import FleetConfig, run_fleet
 from sparrow.host.broker import Mosquitto
 
 

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from sparrow.agent.datasets import load
+from sparrow.common.datasets import load
 
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "gradients")
 BATCH_SIZE = 64

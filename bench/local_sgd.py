@@ -34,9 +34,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from sparrow.agent.compressor import make_compressor
-from sparrow.agent.datasets import load, partition
+from sparrow.common.datasets import load, partition
 from sparrow.agent.local_sgd import LocalSGD
-from sparrow.agent.modelspec import get_spec, init_params
+from sparrow.common.modelspec import get_spec, init_params
 from sparrow.agent.npmodel import accuracy
 from sparrow.host.aggregate import SparseUpdate
 from sparrow.host.averaging import apply_mean_delta, average_deltas

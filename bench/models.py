@@ -1,6 +1,6 @@
 """Size, step time and centralised numpy training of every registered model.
 
-For each model of ``sparrow.agent.modelspec.MODELS`` this prints one JSON line:
+For each model of ``sparrow.common.modelspec.MODELS`` this prints one JSON line:
 
 ``params``, ``fp32_bytes``
     parameter count and the size of one dense fp32 upload;
@@ -14,7 +14,7 @@ For each model of ``sparrow.agent.modelspec.MODELS`` this prints one JSON line:
 ``train_*`` (with ``--train``)
     test accuracy after ``--epochs`` epochs of plain numpy SGD (batch 32,
     learning rate ``--lr``) on the model's own data set (digits, Fashion-MNIST
-    or watch, as loaded by ``agent/datasets.py``), and the seconds taken.
+    or watch, as loaded by ``agent/common/datasets.py``), and the seconds taken.
 
 Run::
 
@@ -32,8 +32,9 @@ import torch
 import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
 
-from sparrow.agent import datasets, npmodel
-from sparrow.agent.modelspec import MODELS, ModelSpec, get_spec, init_params
+from sparrow.agent import npmodel
+from sparrow.common import datasets
+from sparrow.common.modelspec import MODELS, ModelSpec, get_spec, init_params
 from sparrow.host.torch_model import build_torch_model, flat_grad
 
 # Data set each registered model is meant for, and its default training epochs.

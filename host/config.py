@@ -8,24 +8,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sparrow.agent.checks import is_integer, is_number, require
+import sgc
+
+from sparrow.common.checks import is_integer, is_number, require
+from sparrow.common.config import check_choices, choice
+from sparrow.host.downlink import DOWNLINKS
+from sparrow.host.modes import COMMS, LATE_POLICIES, MODES, SELECTIONS
+from sparrow.host.policy import POLICIES
 from sparrow.host.schedule import SCHEDULES
 
-__all__ = ["COMMS", "DOWNLINKS", "HostConfig", "LATE_POLICIES", "MODES", "POLICIES", "SELECTIONS"]
-
-#: Downlink encodings of the model (host/downlink.py).
-DOWNLINKS = ("dense32", "dense16", "delta")
-#: Round policies (host/policy.py).
-POLICIES = ("quorum", "deadline")
-#: What happens to an update that arrives after its round closed.
-LATE_POLICIES = ("apply", "drop")
-#: How updates change the model: optimizer step on the mean gradient, or model averaging (host/averaging.py).
-MODES = ("gradient", "average")
-#: Whether the host publishes a global-support summary for aggregation-aware nodes (host/support.py).
-SELECTIONS = ("topk", "aware")
-
-#: How the model goes to nodes that sent a pull plan: not at all beyond the broadcast, or in their segments.
-COMMS = ("single", "segmented")
+__all__ = ["HostConfig"]
 
 
 @dataclass(frozen=True)
@@ -84,7 +76,7 @@ class HostConfig:
         ``"gradient"``: updates are gradients, the optimizer steps on their
         mean; ``"average"``: updates are model deltas of local SGD
         (``MSG_SPARSE_MODEL_DELTA``), the model moves by ``server_lr`` times
-        their mean (agents run ``mode = "local_sgd"``).
+        their mean (agents run ``mode = "average"`` too).
     server_lr : float
         Step on the mean delta in ``average`` mode (1: plain averaging).
     selection : str
@@ -106,66 +98,57 @@ class HostConfig:
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 0.0
-    lr_schedule: str = "constant"
+    lr_schedule: str = choice("constant", SCHEDULES)
     batch_size: int = 32
     seed: int = 0
     device: str = "cpu"
-    downlink: str = "dense32"
-    downlink_method: str = "exact"
+    downlink: str = choice("dense32", DOWNLINKS)
+    downlink_method: str = choice("exact", sgc.METHODS)
     downlink_density: float = 0.05
-    policy: str = "quorum"
+    policy: str = choice("quorum", POLICIES)
     min_nodes: int = 1
     fraction: float = 1.0
     deadline_s: float = 30.0
     start_timeout_s: float = 60.0
-    late: str = "apply"
+    late: str = choice("apply", LATE_POLICIES)
     max_staleness: int = 2
     eval_every: int = 1
     run_dir: str = "runs/sparrow"
     progress: bool = True
-    mode: str = "gradient"
+    mode: str = choice("gradient", MODES)
     server_lr: float = 1.0
-    selection: str = "topk"
+    selection: str = choice("topk", SELECTIONS)
     support_size: int = 0
-    comm: str = "single"
+    comm: str = choice("single", COMMS)
 
     def __post_init__(self) -> None:
+        check_choices(self, "host")
         require(isinstance(self.dataset, str) and bool(self.dataset), "host.dataset must be a name")
         require(isinstance(self.model, str) and bool(self.model), "host.model must be a name")
         require(is_integer(self.rounds) and self.rounds >= 1, f"host.rounds must be an integer >= 1, got {self.rounds!r}")
         require(is_number(self.lr) and self.lr > 0, f"host.lr must be a finite number > 0, got {self.lr!r}")
         require(is_number(self.momentum) and 0 <= self.momentum < 1, f"host.momentum must be in [0, 1), got {self.momentum!r}")
-        require(self.lr_schedule in SCHEDULES,
-                f"host.lr_schedule must be one of {tuple(SCHEDULES)}, got {self.lr_schedule!r}")
         require(is_number(self.weight_decay) and self.weight_decay >= 0, f"host.weight_decay must be >= 0, got {self.weight_decay!r}")
         require(is_integer(self.batch_size) and 1 <= self.batch_size <= 65535,
                  f"host.batch_size must be an integer in [1, 65535], got {self.batch_size!r}")
         require(is_integer(self.seed) and self.seed >= 0, f"host.seed must be an integer >= 0, got {self.seed!r}")
         require(isinstance(self.device, str) and (self.device == "cpu" or self.device.startswith("cuda")),
                  f"host.device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
-        require(self.downlink in DOWNLINKS, f"host.downlink must be one of {DOWNLINKS}, got {self.downlink!r}")
-        require(self.downlink_method in ("exact", "laplace", "partition", "dgc", "random"),
-                 f"host.downlink_method must be an sgc selector, got {self.downlink_method!r}")
         require(is_number(self.downlink_density) and 0 < self.downlink_density <= 1,
                  f"host.downlink_density must be in (0, 1], got {self.downlink_density!r}")
-        require(self.policy in POLICIES, f"host.policy must be one of {POLICIES}, got {self.policy!r}")
         require(is_integer(self.min_nodes) and self.min_nodes >= 1, f"host.min_nodes must be an integer >= 1, got {self.min_nodes!r}")
         require(is_number(self.fraction) and 0 < self.fraction <= 1, f"host.fraction must be in (0, 1], got {self.fraction!r}")
         require(is_number(self.deadline_s) and self.deadline_s > 0, f"host.deadline_s must be > 0, got {self.deadline_s!r}")
         require(is_number(self.start_timeout_s) and self.start_timeout_s >= 0,
                  f"host.start_timeout_s must be >= 0, got {self.start_timeout_s!r}")
-        require(self.late in LATE_POLICIES, f"host.late must be one of {LATE_POLICIES}, got {self.late!r}")
         require(is_integer(self.max_staleness) and self.max_staleness >= 0,
                  f"host.max_staleness must be an integer >= 0, got {self.max_staleness!r}")
         require(is_integer(self.eval_every) and self.eval_every >= 1, f"host.eval_every must be an integer >= 1, got {self.eval_every!r}")
         require(isinstance(self.run_dir, str) and bool(self.run_dir), "host.run_dir must be a path")
         require(isinstance(self.progress, bool), "host.progress must be true or false")
-        require(self.mode in MODES, f"host.mode must be one of {MODES}, got {self.mode!r}")
         require(is_number(self.server_lr) and self.server_lr > 0, f"host.server_lr must be > 0, got {self.server_lr!r}")
-        require(self.selection in SELECTIONS, f"host.selection must be one of {SELECTIONS}, got {self.selection!r}")
         require(is_integer(self.support_size) and self.support_size >= 0,
                  f"host.support_size must be an integer >= 0, got {self.support_size!r}")
-        require(self.comm in COMMS, f"host.comm must be one of {COMMS}, got {self.comm!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as a JSON-able dict."""

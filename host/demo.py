@@ -11,14 +11,15 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 import time
 
-from sparrow.agent.config import BrokerConfig
+from sparrow.common.cli import Subcommand, register
+from sparrow.common.config import BrokerConfig
 from sparrow.host.broker import Mosquitto
 from sparrow.host.config import HostConfig
+from sparrow.host.lab.processes import start_agents, stop_processes
 
-__all__ = ["add_demo_arguments", "run_demo", "start_agents", "stop_processes"]
+__all__ = ["add_demo_arguments", "run_demo"]
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,43 +37,6 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="train 150 rounds only")
     parser.add_argument("--device", default="cpu", help="host device: cpu or cuda")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-
-
-def start_agents(broker: BrokerConfig, count: int, dataset: str, model: str, extra: list[str],
-                 log_dir: str) -> list[subprocess.Popen[bytes]]:
-    """Start ``count`` ``sparrow agent`` processes (device ids 1..count).
-
-    Each process's output goes to ``<log_dir>/agent-<id>.log``.
-    """
-    processes = []
-    for index in range(count):
-        device = index + 1
-        command = [
-            sys.executable, "-m", "sparrow.host.cli", "agent",
-            "--broker-host", broker.host, "--broker-port", str(broker.port), "--broker-job", broker.job,
-            "--device-id", str(device), "--node-index", str(index), "--num-nodes", str(count),
-            "--dataset", dataset, "--model", model, *extra,
-        ]
-        with open(os.path.join(log_dir, f"agent-{device}.log"), "wb") as out:
-            processes.append(subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                              stdin=subprocess.DEVNULL))
-    return processes
-
-
-def stop_processes(processes: list[subprocess.Popen[bytes]], grace_s: float = 5.0) -> None:
-    """Wait up to ``grace_s`` for each process to leave, then terminate, then kill."""
-    deadline = time.monotonic() + grace_s
-    for process in processes:
-        try:
-            process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -120,3 +84,7 @@ def _print_table(accuracy: float, bytes_up: int, dense_up: int, wall_s: float) -
     print()
     for key, value in rows:
         print(f"  {key:<{width}}  {value}")
+
+
+register(Subcommand("demo", "train Fashion-MNIST with a private broker, a host and agents",
+                    add_demo_arguments, run_demo))

@@ -13,13 +13,17 @@ Downlinks are picked by name from :data:`DOWNLINKS`.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from typing import Any, Callable
 
 import numpy as np
 
 import sgc
 
-from sparrow.host.config import HostConfig
+if TYPE_CHECKING:
+    from sparrow.host.config import HostConfig
+
 
 __all__ = ["DOWNLINKS", "DenseDownlink", "DeltaDownlink", "Downlink", "full_model_frame", "make_downlink"]
 

@@ -15,6 +15,8 @@ Policies are picked by name from :data:`POLICIES`.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -23,7 +25,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from sparrow.host.aggregate import SparseUpdate, weighted_mean
-from sparrow.host.config import HostConfig
+
+if TYPE_CHECKING:
+    from sparrow.host.config import HostConfig
 
 __all__ = ["DeadlinePolicy", "POLICIES", "QuorumPolicy", "RoundPlan", "RoundPolicy", "make_policy"]
 

@@ -33,8 +33,9 @@ import numpy as np
 
 import sgc
 
-from sparrow.agent.control import OUTCOMES
+from sparrow.common.control import OUTCOMES
 from sparrow.host.aggregate import SparseUpdate, staleness_weight
+from sparrow.host.modes import LATE_POLICIES
 
 __all__ = ["OUTCOMES", "PARTIAL", "UpdateBook"]
 
@@ -129,7 +130,7 @@ class UpdateBook:
             self.counts["accepted"] += 1
             return "accepted"
         factor = staleness_weight(self.round - int(frame.round), self.max_staleness)
-        if self.late_policy == "drop" or factor == 0.0:
+        if not LATE_POLICIES[self.late_policy] or factor == 0.0:
             self.counts["late_dropped"] += 1
             return "late_dropped"
         self.late.append(SparseUpdate(device, indices, values, factor * self.weight_of(device)))

@@ -23,22 +23,23 @@ import torch
 
 import sgc
 
-from sparrow.agent import control
-from sparrow.agent.config import BrokerConfig
-from sparrow.agent.datasets import load
-from sparrow.agent.dynacomm import Segmentation
-from sparrow.agent.modelspec import get_spec
-from sparrow.agent.transport import ONLINE, Topics, Transport
+from sparrow.common import control
+from sparrow.common.config import BrokerConfig
+from sparrow.common.datasets import load
+from sparrow.common.dynacomm import Segmentation
+from sparrow.common.modelspec import get_spec
+from sparrow.common.transport import ONLINE, Topics, Transport
 from sparrow.host.averaging import apply_mean_delta
 from sparrow.host.checkpoint import check_resumable, load_checkpoint, save_checkpoint
 from sparrow.host.config import HostConfig
 from sparrow.host.downlink import full_model_frame, make_downlink
+from sparrow.host.modes import COMMS, MODES, SELECTIONS
 from sparrow.host.metrics import RoundRecord, RunLog, Summary, plot_run
 from sparrow.host.policy import RoundPlan, make_policy
 from sparrow.host.rounds import PARTIAL, UpdateBook
 from sparrow.host.schedule import lr_at
-from sparrow.agent.segmented import encode_model_segments, layer_groups
-from sparrow.agent.support import encode_summary
+from sparrow.common.segments import encode_model_segments, layer_groups
+from sparrow.common.support import encode_summary
 from sparrow.host.support import summarize
 from sparrow.host.torch_model import build_torch_model, evaluate, get_flat, set_flat
 
@@ -89,7 +90,7 @@ class Host:
         self.pull_plans: dict[int, tuple[int, Segmentation]] = {}
         self.online: set[int] = set()
         self.book = UpdateBook(self.n, config.late, config.max_staleness, self._weight_of,
-                               msg_type=UPDATE_TYPES[config.mode])
+                               msg_type=MODES[config.mode].update_type)
         self.bytes_down = 0
         self.wall_before = 0.0
         self.last_eval: tuple[float, float] | None = None
@@ -151,8 +152,11 @@ class Host:
         lr = lr_at(self.config.lr_schedule, self.config.lr, rnd, self.config.rounds)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        APPLY[self.config.mode](self, grad)
-        if self.config.selection == "aware":
+        if MODES[self.config.mode].averages:
+            self._average(grad)
+        else:
+            self._step(grad)
+        if SELECTIONS[self.config.selection]:
             self._publish_support(on_time + late, grad, rnd)
         params = get_flat(self.model)
         frame = self.downlink.frame(params, rnd + 1)
@@ -172,7 +176,8 @@ class Host:
         self.runlog.append(record)
         self._checkpoint(start, pending_frame=frame)
         self._publish_model(frame)
-        SEND_SEGMENTS[self.config.comm](self, rnd + 1)
+        if COMMS[self.config.comm]:
+            self._publish_segments(rnd + 1)
         return record
 
     def _wait_for_close(self, plan: RoundPlan) -> str:
@@ -371,14 +376,6 @@ class Host:
     def final_params(self) -> np.ndarray:
         """The host's current parameters as a flat float32 vector."""
         return get_flat(self.model)
-
-
-#: Registry: host mode -> how the round's mean update changes the model.
-APPLY = {"gradient": Host._step, "average": Host._average}
-#: Registry: host comm -> what else goes down after the broadcast model of a version.
-SEND_SEGMENTS = {"single": lambda host, version: None, "segmented": Host._publish_segments}
-#: Registry: host mode -> the frame type of an update.
-UPDATE_TYPES = {"gradient": sgc.MSG_SPARSE_UPDATE, "average": sgc.MSG_SPARSE_MODEL_DELTA}
 
 
 def _device_of(topic: str) -> int | None:

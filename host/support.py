@@ -1,7 +1,7 @@
 """The host's summary of the previous round's global support (aggregation-aware selection).
 
 :func:`summarize` picks the coordinates to publish; their wire form and the
-node side live in ``agent/support.py``. Pure functions, no I/O.
+node side live in ``agent/common/support.py``. Pure functions, no I/O.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from sparrow.agent.support import SupportSummary
+from sparrow.common.support import SupportSummary
 from sparrow.host.aggregate import SparseUpdate
 
 __all__ = ["summarize"]

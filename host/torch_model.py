@@ -1,7 +1,7 @@
 """A model description as a PyTorch module, and the flat-vector bridge.
 
 The host owns the model as a ``torch.nn.Sequential`` built from the shared
-description (``sparrow.agent.modelspec``). Its modules sit at the layer
+description (``sparrow.common.modelspec``). Its modules sit at the layer
 positions, so ``named_parameters()`` yields exactly the spec's names
 (``"0.weight"``, ``"0.bias"``, ...) in the spec's order, and the flat vector
 of :func:`get_flat` is the one the agents' numpy model reads.
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sparrow.agent.modelspec import Layer, ModelSpec, init_params
+from sparrow.common.modelspec import Layer, ModelSpec, init_params
 
 __all__ = ["build_torch_model", "get_flat", "set_flat", "flat_grad", "evaluate"]
 

@@ -16,9 +16,9 @@ from typing import Callable, Iterator
 
 import pytest
 
-from sparrow.agent.config import BrokerConfig
+from sparrow.common.config import BrokerConfig
 from sparrow.host.broker import Mosquitto
-from sparrow.host.demo import start_agents
+from sparrow.host.lab.processes import start_agents
 
 
 @pytest.fixture

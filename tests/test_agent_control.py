@@ -1,9 +1,9 @@
-"""Control payload layouts (agent/control.py, docs/TOPICS.md)."""
+"""Control payload layouts (agent/common/control.py, docs/TOPICS.md)."""
 from __future__ import annotations
 
 import pytest
 
-from sparrow.agent.control import CAP_SPARSE_DELTA, OUTCOMES, ROUND_DONE, Ack, Hello, Resync, RoundOpen
+from sparrow.common.control import CAP_SPARSE_DELTA, OUTCOMES, ROUND_DONE, Ack, Hello, Resync, RoundOpen
 
 
 def test_hello_round_trips_in_eight_bytes() -> None:

@@ -6,9 +6,10 @@ import pytest
 
 import sgc
 
-from sparrow.agent import control
+from sparrow.common import control
 from sparrow.agent.compressor import COMPRESSORS, make_compressor
-from sparrow.agent.config import AgentConfig, BrokerConfig
+from sparrow.agent.config import AgentConfig
+from sparrow.common.config import BrokerConfig
 from sparrow.agent.node import Agent
 
 

@@ -8,12 +8,13 @@ import pytest
 
 import sgc
 
-from sparrow.agent import control
-from sparrow.agent.config import AgentConfig, BrokerConfig
-from sparrow.agent.dynacomm import Segmentation
+from sparrow.common import control
+from sparrow.agent.config import AgentConfig
+from sparrow.common.config import BrokerConfig
+from sparrow.common.dynacomm import Segmentation
 from sparrow.agent.node import Agent
 from sparrow.agent.npmodel import loss_and_grad
-from sparrow.agent.segmented import encode_model_segments
+from sparrow.common.segments import encode_model_segments
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def test_a_round_is_answered_with_one_frame_per_push_segment_that_sum_to_the_gra
     pick = agent._batch(3, 16)
     _, grad = loss_and_grad(agent.spec, params, agent.x[pick], agent.y[pick])
     np.testing.assert_allclose(total, grad, rtol=1e-5, atol=1e-6)
-    assert agent.segments_sent == 2 and agent.replanner.replans == 1
+    assert agent.segments_sent == 2 and agent.replans == 1
 
 
 def test_model_segments_from_the_network_thread_feed_forward_and_become_the_model(agent: Agent) -> None:
@@ -80,11 +81,11 @@ def test_a_model_segment_by_an_unknown_plan_is_reported_not_assembled(agent: Age
     agent._on_network_frame("sparrow/unit/sync/5", frames[0])
     kind, _, error = agent.events.get_nowait()
     assert kind == "error" and "unknown pull plan" in str(error)
-    assert agent.assembly is None
+    assert agent.upload.assembly is None
 
 
 def test_segmented_comm_refuses_local_sgd_and_aware_selection() -> None:
     with pytest.raises(ValueError, match="comm=segmented"):
-        AgentConfig(comm="segmented", mode="local_sgd")
+        AgentConfig(comm="segmented", mode="average")
     with pytest.raises(ValueError, match="comm=segmented"):
         AgentConfig(comm="segmented", selection="aware")

@@ -1,4 +1,4 @@
-"""The MQTT transport (agent/transport.py) against a real mosquitto."""
+"""The MQTT transport (agent/common/transport.py) against a real mosquitto."""
 from __future__ import annotations
 
 import queue
@@ -11,8 +11,8 @@ import pytest
 
 import sgc
 
-from sparrow.agent.config import BrokerConfig
-from sparrow.agent.transport import OFFLINE, ONLINE, Topics, Transport
+from sparrow.common.config import BrokerConfig
+from sparrow.common.transport import OFFLINE, ONLINE, Topics, Transport
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -67,8 +67,8 @@ def test_status_is_retained_online_and_the_last_will_says_offline_when_a_client_
     watcher.start()
     script = (
         "import sys, time\n"
-        "from sparrow.agent.config import BrokerConfig\n"
-        "from sparrow.agent.transport import Transport\n"
+        "from sparrow.common.config import BrokerConfig\n"
+        "from sparrow.common.transport import Transport\n"
         f"c = BrokerConfig(port={broker_config.port}, job={broker_config.job!r}, keepalive_s=1)\n"
         "t = Transport(c, 'victim', '42', [], lambda *a: None, lambda *a: None, lambda *a: None)\n"
         "t.start(); print('up', flush=True); time.sleep(60)\n"

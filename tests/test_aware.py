@@ -10,7 +10,7 @@ import sgc
 
 from sparrow.agent.aware import AwareCompressor
 from sparrow.host.aggregate import SparseUpdate, union_support, weighted_mean
-from sparrow.agent.support import SupportSummary, decode_summary, encode_summary
+from sparrow.common.support import SupportSummary, decode_summary, encode_summary
 from sparrow.host.support import summarize
 
 
@@ -160,7 +160,8 @@ def test_bad_gradients_and_summaries_are_rejected() -> None:
 
 
 def test_an_aware_agent_folds_the_published_summary_into_its_scores() -> None:
-    from sparrow.agent.config import AgentConfig, BrokerConfig
+    from sparrow.agent.config import AgentConfig
+    from sparrow.common.config import BrokerConfig
     from sparrow.agent.node import Agent
     node = Agent(AgentConfig(device_id=3, compressor="exact", density=0.1, selection="aware"),
                  BrokerConfig(job="unit"))

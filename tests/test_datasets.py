@@ -1,4 +1,4 @@
-"""Tests of agent/datasets.py: loaders, node partitions and minibatches."""
+"""Tests of agent/common/datasets.py: loaders, node partitions and minibatches."""
 from __future__ import annotations
 
 import time
@@ -6,8 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from sparrow.agent import datasets
-from sparrow.agent.datasets import Dataset, batches, load, partition, round_batch
+from sparrow.common import datasets
+from sparrow.common.datasets import Dataset, batches, load, partition, round_batch
 
 
 @pytest.fixture(scope="module")

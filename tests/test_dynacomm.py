@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparrow.agent.dynacomm import (
+from sparrow.common.dynacomm import (
     LayerCosts,
     LinkModel,
     Replanner,

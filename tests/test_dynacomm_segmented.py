@@ -9,20 +9,18 @@ import pytest
 
 import sgc
 from sparrow.agent import npmodel
-from sparrow.agent.dynacomm import Segmentation
-from sparrow.agent.modelspec import MODELS, Layer, ModelSpec, get_spec, init_params
+from sparrow.common.dynacomm import Segmentation
+from sparrow.common.modelspec import MODELS, Layer, ModelSpec, get_spec, init_params
 from sparrow.agent.segmented import (
     LayerGradient,
     LayerwiseBackward,
     ModelAssembler,
     encode_gradient_segment,
-    encode_model_segments,
     forward_layers,
     group_segments,
-    layer_groups,
     loss_and_grad_layerwise,
-    segment_ranges,
 )
+from sparrow.common.segments import encode_model_segments, layer_groups, segment_ranges
 
 needs_codec = pytest.mark.skipif(
     not all(hasattr(sgc, name) for name in ("encode_sparse", "encode_dense", "decode", "decode_into")),

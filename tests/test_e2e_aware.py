@@ -6,10 +6,10 @@ import queue
 import paho.mqtt.client as mqtt
 import pytest
 
-from sparrow.agent.transport import Topics
+from sparrow.common.transport import Topics
 from sparrow.host.config import HostConfig
 from sparrow.host.server import Host
-from sparrow.agent.support import decode_summary
+from sparrow.common.support import decode_summary
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

@@ -12,8 +12,8 @@ import pytest
 
 import sgc
 
-from sparrow.agent.config import BrokerConfig
-from sparrow.agent.transport import Topics, Transport
+from sparrow.common.config import BrokerConfig
+from sparrow.common.transport import Topics, Transport
 from sparrow.host.config import HostConfig
 from sparrow.host.metrics import Summary
 from sparrow.host.server import Host, HostStopped

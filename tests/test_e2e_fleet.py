@@ -4,16 +4,16 @@ Host (PyTorch) + two emulated boards (QEMU mps2-an386 and riscv32-virt
 running firmware/app/node.c, bridged by ``sparrow gateway`` over their
 ``socket://`` UARTs) + one CPython agent (``sparrow agent``) + one
 MicroPython agent (agent/mp/ on the MicroPython unix port), one watch
-subject per node (agent/gateway_fleet.py). The first board is reset in the
+subject per node (host/lab/fleet.py). The first board is reset in the
 middle of the run.
 """
 from __future__ import annotations
 
 import pytest
 
-from sparrow.agent.gateway_fleet import FleetConfig, run_fleet
+from sparrow.host.lab.fleet import FleetConfig, run_fleet
 
-from test_gateway_support import qemu
+from support.gateway import qemu
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -1,4 +1,4 @@
-"""End to end: model averaging (agents in local_sgd mode, host in average mode) on digits over a real mosquitto."""
+"""End to end: model averaging (agents in average mode, host in average mode) on digits over a real mosquitto."""
 from __future__ import annotations
 
 import threading
@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 def test_four_agents_averaging_sparse_deltas_of_four_local_steps_learn_digits(
         broker_config, fleet, agent_logs, tmp_path) -> None:
-    agents = fleet(4, extra=["--mode", "local_sgd", "--local-steps", "4", "--warmup-rounds", "2",
+    agents = fleet(4, extra=["--mode", "average", "--local-steps", "4", "--warmup-rounds", "2",
                              "--local-lr", "0.1", "--compressor", "laplace", "--density", "0.1"])
     config = HostConfig(dataset="digits", model="mlp_digits", rounds=30, batch_size=16, min_nodes=4,
                         deadline_s=20.0, eval_every=10, run_dir=str(tmp_path / "run"), progress=False,

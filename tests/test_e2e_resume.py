@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sparrow.agent.config import BrokerConfig
+from sparrow.common.config import BrokerConfig
 from sparrow.host.config import HostConfig
 from sparrow.host.schedule import lr_at
 
@@ -23,7 +23,7 @@ NODES = 2
 
 
 def host_command(config: BrokerConfig, run_dir: Path, downlink: str, resume: bool = False) -> list[str]:
-    command = [sys.executable, "-m", "sparrow.host.cli", "host",
+    command = [sys.executable, "-m", "sparrow.common.cli", "host",
                "--broker-port", str(config.port), "--broker-job", config.job,
                "--rounds", str(ROUNDS), "--min-nodes", str(NODES), "--fraction", "1.0", "--deadline-s", "60",
                "--eval-every", "5", "--lr-schedule", "cosine", "--downlink", downlink, "--downlink-density", "0.1",

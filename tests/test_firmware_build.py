@@ -4,13 +4,9 @@ on-target unit tests under QEMU, and the Cortex-M4F node fits its budget."""
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "firmware" / "tools"))
 
 import qemu  # noqa: E402
 import sizes  # noqa: E402

@@ -11,7 +11,6 @@ tolerance.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +18,10 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "firmware" / "tools"))
 
 import generated  # noqa: E402  (firmware/tools/generated.py)
 import qemu  # noqa: E402  (firmware/tools/qemu.py)
-from sparrow.agent.modelspec import ModelSpec  # noqa: E402
+from sparrow.common.modelspec import ModelSpec  # noqa: E402
 from sparrow.agent.npmodel import loss_and_grad  # noqa: E402
 from sparrow.host.torch_model import build_torch_model, flat_grad, set_flat  # noqa: E402
 

@@ -8,7 +8,6 @@ socket, opened with pyserial's ``socket://`` URL exactly as a gateway opens
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -20,7 +19,6 @@ import torch
 import sgc
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "firmware" / "tools"))
 
 import generated  # noqa: E402
 import qemu  # noqa: E402

@@ -3,7 +3,7 @@
 The board runs ``firmware/app/node.c`` under QEMU with its UART on a TCP
 port; the gateway opens it with pyserial's ``socket://`` URL (as it would
 ``/dev/ttyUSB0``). The test plays the host with the real transport on the
-test's mosquitto (tests/test_gateway_support.py).
+test's mosquitto (tests/support/gateway.py).
 """
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ import pytest
 
 import sgc
 
-from sparrow.agent import control
-from sparrow.agent.config import BrokerConfig
+from sparrow.common import control
+from sparrow.common.config import BrokerConfig
 from sparrow.agent.gateway import BoardBridge, Gateway
-from sparrow.agent.modelspec import get_spec, init_params
+from sparrow.common.modelspec import get_spec, init_params
 
-from test_gateway_support import HostStub, qemu
+from support.gateway import HostStub, qemu
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -263,7 +263,7 @@ def test_gateway_refuses_no_boards_and_a_board_named_twice(broker_config) -> Non
 
 
 def test_sparrow_gateway_reports_a_board_it_cannot_open_clearly(tmp_path) -> None:
-    run = subprocess.run([sys.executable, "-m", "sparrow.agent.gateway_cli", "--broker-port", "1",
+    run = subprocess.run([sys.executable, "-m", "sparrow.common.cli", "gateway", "--broker-port", "1",
                           "--board", str(tmp_path / "ttyNOPE")], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert "sparrow gateway: cannot open board" in run.stderr

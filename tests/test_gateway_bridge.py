@@ -12,8 +12,8 @@ import pytest
 
 import sgc
 
-from sparrow.agent import control
-from sparrow.agent.config import BrokerConfig
+from sparrow.common import control
+from sparrow.common.config import BrokerConfig
 from sparrow.agent.gateway import BoardBridge, parse_board_hello
 
 pytestmark = pytest.mark.timeout(30)

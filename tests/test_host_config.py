@@ -5,8 +5,9 @@ import argparse
 
 import pytest
 
-from sparrow.agent.config import AgentConfig, BrokerConfig, build, load_toml, section
-from sparrow.host.cli import SUBCOMMANDS, Subcommand, add_config_flags, config_from_args, register
+from sparrow.agent.config import AgentConfig
+from sparrow.common.config import BrokerConfig, build, load_toml, section
+from sparrow.common.cli import Subcommand, add_config_flags, commands, config_from_args, register
 from sparrow.host.config import HostConfig
 from sparrow.host.policy import DeadlinePolicy, QuorumPolicy, make_policy
 
@@ -104,6 +105,7 @@ def test_flags_are_generated_from_the_dataclass_and_override_the_file() -> None:
 
 
 def test_subcommands_come_from_a_registry_that_refuses_a_second_entry_of_a_name() -> None:
+    SUBCOMMANDS = commands()
     assert {"host", "agent", "demo"} <= set(SUBCOMMANDS)
     with pytest.raises(ValueError, match="already registered"):
         register(Subcommand("host", "again", lambda p: None, lambda a: 0))

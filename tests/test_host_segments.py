@@ -6,7 +6,7 @@ import pytest
 
 import sgc
 
-from sparrow.agent import control
+from sparrow.common import control
 from sparrow.host.rounds import PARTIAL, UpdateBook
 
 N = 50

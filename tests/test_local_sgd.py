@@ -7,9 +7,9 @@ import pytest
 import sgc
 
 from sparrow.agent.compressor import make_compressor
-from sparrow.agent.datasets import load, partition
+from sparrow.common.datasets import load, partition
 from sparrow.agent.local_sgd import LocalSGD, local_train, steps_in_round
-from sparrow.agent.modelspec import get_spec, init_params
+from sparrow.common.modelspec import get_spec, init_params
 from sparrow.agent.npmodel import accuracy, loss_and_grad
 from sparrow.host.aggregate import SparseUpdate
 from sparrow.host.averaging import apply_mean_delta, average_deltas
@@ -140,11 +140,12 @@ def test_four_nodes_with_local_steps_and_sparse_deltas_learn_digits(digits) -> N
     assert start < 0.3 and accuracy(spec, params, data.x_test, data.y_test) > 0.85
 
 
-def test_an_agent_in_local_sgd_mode_answers_a_round_with_a_model_delta(monkeypatch) -> None:
-    from sparrow.agent import control
-    from sparrow.agent.config import AgentConfig, BrokerConfig
+def test_an_agent_in_average_mode_answers_a_round_with_a_model_delta(monkeypatch) -> None:
+    from sparrow.common import control
+    from sparrow.agent.config import AgentConfig
+    from sparrow.common.config import BrokerConfig
     from sparrow.agent.node import Agent
-    node = Agent(AgentConfig(device_id=3, compressor="exact", density=0.1, mode="local_sgd", local_steps=3),
+    node = Agent(AgentConfig(device_id=3, compressor="exact", density=0.1, mode="average", local_steps=3),
                  BrokerConfig(job="unit"))
     sent = []
     monkeypatch.setattr(node.transport, "publish_frame",

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparrow.agent import datasets
-from sparrow.agent.modelspec import (
+from sparrow.common import datasets
+from sparrow.common.modelspec import (
     LAYER_KINDS,
     MODELS,
     Layer,

@@ -2,7 +2,7 @@
 
 Its model maths are checked against agent/npmodel.py, its shard file and
 selection in CPython (the same modules run there), and the whole node
-against the test's mosquitto with a scripted host (tests/test_gateway_support.py).
+against the test's mosquitto with a scripted host (tests/support/gateway.py).
 """
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ import pytest
 
 import sgc
 
-from sparrow.agent import control
-from sparrow.agent.modelspec import get_spec, init_params
+from sparrow.common import control
+from sparrow.common.modelspec import get_spec, init_params
 from sparrow.agent.npmodel import loss_and_grad
 
-from test_gateway_support import HostStub
-from test_mp_agent_support import (MICROPYTHON, MP_DIR, mpnode, prepare_micropython_node, shard_file,
+from support.gateway import HostStub
+from support.mp_agent import (MICROPYTHON, MP_DIR, mpnode, prepare_micropython_node, shard_file,
                                    start_micropython_node, watch_share)
 
 pytestmark = pytest.mark.timeout(120)

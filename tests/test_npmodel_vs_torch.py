@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
 
-from sparrow.agent import datasets, npmodel
-from sparrow.agent.modelspec import MODELS, Layer, ModelSpec, get_spec, init_params
+from sparrow.agent import npmodel
+from sparrow.common import datasets
+from sparrow.common.modelspec import MODELS, Layer, ModelSpec, get_spec, init_params
 from sparrow.agent.np_layers import OPS
 from sparrow.host.torch_model import build_torch_model, evaluate, flat_grad, get_flat, set_flat
 

@@ -2,7 +2,7 @@
 
 Every test starts its own private broker (host/broker.py ``Mosquitto`` with
 ``TlsFiles`` and a password file) on loopback, with throwaway certificates
-from tests/tls_material.py. A refused client must fail within a bounded
+from tests/support/tls_material.py. A refused client must fail within a bounded
 wait (``Transport.start(wait_s=...)`` raises ``TimeoutError``), never hang.
 """
 from __future__ import annotations
@@ -20,13 +20,13 @@ import pytest
 
 import sgc
 
-from sparrow.agent.config import BrokerConfig
-from sparrow.agent.tls_check import tls_problem
-from sparrow.agent.transport import Topics, Transport
+from sparrow.common.config import BrokerConfig
+from sparrow.common.tls_check import tls_problem
+from sparrow.common.transport import Topics, Transport
 from sparrow.host.broker import Mosquitto, TlsFiles
-from sparrow.host.demo import start_agents, stop_processes
+from sparrow.host.lab.processes import start_agents, stop_processes
 from test_agent_transport import client, next_of
-from tls_material import TlsMaterial, make_ca, make_password_file, make_tls_material
+from support.tls_material import TlsMaterial, make_ca, make_password_file, make_tls_material
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -140,7 +140,7 @@ def test_the_right_password_logs_in(secured_broker, material, password_file) -> 
 def test_a_refused_login_is_reported_with_the_brokers_reason_code(
         secured_broker, material, password_file, access, caplog) -> None:
     config = config_for(secured_broker(password_file=password_file), tls_ca=material.ca.cert, **access)
-    with caplog.at_level(logging.WARNING, logger="sparrow.agent.transport"):
+    with caplog.at_level(logging.WARNING, logger="sparrow.common.transport"):
         refused, failure = assert_refused(config)
     # 134 "Bad user name or password" or 135 "Not authorized", depending on the broker's version
     assert refused.refusal is not None and refused.refusal.value in (134, 135)
@@ -160,7 +160,7 @@ def test_a_host_and_two_agents_train_over_tls_with_client_certificates_and_passw
                           [*tls, "--broker-username", "agent", "--broker-password", USERS["agent"],
                            "--compressor", "laplace", "--density", "0.05"], str(tmp_path))
     run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "sparrow.host.cli", "host", "--broker-port", str(broker.port),
+    command = [sys.executable, "-m", "sparrow.common.cli", "host", "--broker-port", str(broker.port),
                "--broker-job", base.job, *tls, "--broker-username", "host", "--broker-password", USERS["host"],
                "--rounds", "5", "--min-nodes", "2", "--deadline-s", "20", "--eval-every", "5",
                "--run-dir", str(run_dir), "--no-progress"]

@@ -1,6 +1,6 @@
 """Forward and backward of a Sparrow model in pure Python, for MicroPython.
 
-The model is the host's model description (agent/modelspec.py,
+The model is the host's model description (agent/common/modelspec.py,
 ``ModelSpec.to_dict()`` as JSON): layers ``conv1d`` (stride, zero padding),
 ``relu``, ``maxpool1d``, ``avgpool1d``, ``flatten``, ``dense``, and softmax
 cross-entropy averaged over the batch: the maths of agent/npmodel.py and of

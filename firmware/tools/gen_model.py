@@ -1,6 +1,6 @@
 """Generate the firmware's model: layer table and initial weights.
 
-Reads the shared model description (``sparrow.agent.modelspec``: a registered
+Reads the shared model description (``sparrow.common.modelspec``: a registered
 name, or a JSON file holding ``ModelSpec.to_dict()``) and writes
 
 * ``model.h``: sizes as macros (to size static arrays) and the declarations;
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from cgen import banner, floats, write
-from sparrow.agent.modelspec import ModelSpec, get_spec, init_params
+from sparrow.common.modelspec import ModelSpec, get_spec, init_params
 
 KIND_ENUM = {
     "dense": "NN_DENSE",

@@ -1,6 +1,6 @@
 """Generate a board's local data shard, to live in its flash.
 
-Loads a data set with ``sparrow.agent.datasets.load`` and gives node ``--node``
+Loads a data set with ``sparrow.common.datasets.load`` and gives node ``--node``
 its share of ``partition(ds, --nodes, scheme)`` (for ``watch`` with the
 ``group`` scheme: one subject per node). Samples are stored as int8 with one
 float32 scale per channel (``x = q * scale[c]``, scale = max|x_c| / 127), a
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from cgen import banner, float_literal, array_body, ints, write
-from sparrow.agent.datasets import load, partition
+from sparrow.common.datasets import load, partition
 
 
 def quantise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import qemu
-from sparrow.agent.modelspec import ModelSpec
+from sparrow.common.modelspec import ModelSpec
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@
 #ifndef SGC_H
 #define SGC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -137,14 +138,14 @@ typedef enum {
 typedef struct {
     float tol;         /* relative count tolerance, 0 <= tol < 1 */
     uint32_t max_iter; /* cap on threshold refinements before an exact finish */
-    uint32_t seed;     /* random-k indices and dgc sampling */
+    uint64_t seed;     /* random-k indices and dgc sampling (SplitMix64 seed) */
 } sgc_select_options;
 
 /* What a selection cost and chose (optional output, may be NULL). */
 typedef struct {
     uint32_t passes;     /* full read passes over g */
     uint32_t iterations; /* threshold refinements (counting passes or in-buffer) */
-    uint32_t exact;      /* 1 when the result was finished by exact selection */
+    bool exact;          /* the result was finished by exact selection */
     float threshold;     /* smallest |value| selected (0 for random) */
 } sgc_select_info;
 
@@ -166,8 +167,10 @@ SGC_NODISCARD sgc_status sgc_select(sgc_method method, const float *g, uint32_t 
                                     uint32_t *count, sgc_select_info *info);
 
 /* The k ascending indices random-k picks for (seed, n, k): what a receiver
- * calls to restore the positions of values sent without indices. */
-SGC_NODISCARD sgc_status sgc_random_indices(uint32_t seed, uint32_t n, uint32_t k,
+ * calls to restore the positions of values sent without indices. The same
+ * positions as sgc_stratified_indices(seed, n, k), so a random-k selection
+ * can travel as a STRATIFIED frame with its seed. */
+SGC_NODISCARD sgc_status sgc_random_indices(uint64_t seed, uint32_t n, uint32_t k,
                                             uint32_t *idx, uint32_t cap);
 
 /* Positional blocks the partition predictor tracks per layer. */
@@ -205,7 +208,7 @@ typedef struct {
     uint32_t warmup_steps;    /* steps per warm-up stage (density 4^-(s+1) until it
                                  reaches `density`); 0 = no warm-up */
     float momentum;           /* DGC momentum correction, 0 <= m < 1; 0 = off */
-    uint32_t momentum_masking;/* 1: clear the velocity where values were sent */
+    bool momentum_masking;    /* clear the velocity where values were sent */
     sgc_select_options select;
 } sgc_residual_config;
 
@@ -325,7 +328,7 @@ typedef struct {
     uint32_t index_bytes;
     uint32_t value_bytes;
     uint64_t seed;                /* STRATIFIED frames: the shared seed */
-    int authenticated;            /* 1 when a key was given and the tag verified */
+    bool authenticated;           /* a key was given and the tag verified */
 } sgc_frame_view;
 
 /* CRC-32C (Castagnoli) of data, continuing from crc (start with 0). */

@@ -38,12 +38,23 @@
 #define SGC_WITH_HMAC 1
 #endif
 
-/* Selectors compiled in, one bit per sgc_method (0x01 exact, 0x02 laplace,
- * 0x04 partition, 0x08 dgc, 0x10 random); left-out ones answer SGC_E_METHOD
- * and their code is dropped by the linker's --gc-sections. A node that only
- * runs laplace builds with -DSGC_SELECTORS=0x02u. */
+/* Selector bits: bit m stands for sgc_method m (sgc.h). */
+#define SGC_SELECTOR_BIT_EXACT 0x01u     /* SGC_SELECT_EXACT */
+#define SGC_SELECTOR_BIT_LAPLACE 0x02u   /* SGC_SELECT_LAPLACE */
+#define SGC_SELECTOR_BIT_PARTITION 0x04u /* SGC_SELECT_PARTITION */
+#define SGC_SELECTOR_BIT_DGC 0x08u       /* SGC_SELECT_DGC */
+#define SGC_SELECTOR_BIT_RANDOM 0x10u    /* SGC_SELECT_RANDOM */
+#define SGC_SELECTORS_ALL 0x1Fu          /* every selector */
+/* The bit of a method known at run time (method < SGC_METHOD_COUNT). */
+#define SGC_SELECTOR_BIT(method) (1u << (unsigned)(method))
+
+/* Selectors compiled in: an OR of SGC_SELECTOR_BIT_* (0x01 exact, 0x02
+ * laplace, 0x04 partition, 0x08 dgc, 0x10 random); left-out ones answer
+ * SGC_E_METHOD and their code is dropped by the linker's --gc-sections. A
+ * node that only runs laplace builds with
+ * -DSGC_SELECTORS=SGC_SELECTOR_BIT_LAPLACE (the same as 0x02u). */
 #ifndef SGC_SELECTORS
-#define SGC_SELECTORS 0x1Fu
+#define SGC_SELECTORS SGC_SELECTORS_ALL
 #endif
 
 /* Most frames a chunk reassembler holds at once (the size of its slot table). */

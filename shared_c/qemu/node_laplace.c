@@ -1,8 +1,9 @@
 /* node_laplace.c - what a node that only runs the laplace selector links:
- * residual memory, laplace, quantisation, built with -DSGC_SELECTORS=0x02u
- * and --gc-sections (`make node`: prints the core's linked text, then runs
- * this on QEMU). It also checks that a left-out selector answers
- * SGC_E_METHOD. The exit status is the verdict. */
+ * residual memory, laplace, quantisation, built with
+ * -DSGC_SELECTORS=SGC_SELECTOR_BIT_LAPLACE and --gc-sections (`make node`:
+ * prints the core's linked text, then runs this on QEMU). It also checks
+ * that a left-out selector answers SGC_E_METHOD. The exit status is the
+ * verdict. */
 #include "sgc.h"
 
 #define N 4000u

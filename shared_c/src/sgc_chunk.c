@@ -62,7 +62,7 @@ sgc_status sgc_chunk_make(const uint8_t *frame, size_t frame_len, size_t max_siz
     return SGC_OK;
 }
 
-sgc_status sgc_chunk_parse(const uint8_t *msg, size_t len, sgc_chunk_info *info)
+sgc_status sgci_chunk_parse(const uint8_t *msg, size_t len, sgc_chunk_info *info)
 {
     size_t body, expected;
     if (len < SGC_CHUNK_HEADER_BYTES) {

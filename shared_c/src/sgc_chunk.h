@@ -16,6 +16,6 @@ typedef struct {
 
 /* SGC_E_MAGIC when msg is not a chunk (it may be a whole frame); SGC_E_CHUNK
  * when its header is inconsistent. */
-sgc_status sgc_chunk_parse(const uint8_t *msg, size_t len, sgc_chunk_info *info);
+sgc_status sgci_chunk_parse(const uint8_t *msg, size_t len, sgc_chunk_info *info);
 
 #endif /* SGC_CHUNK_H */

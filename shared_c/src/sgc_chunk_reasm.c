@@ -179,7 +179,7 @@ sgc_status sgc_reasm_feed(sgc_reasm *r, const uint8_t *msg, size_t len, uint32_t
         *frame_len = len;
         return SGC_OK;
     }
-    st = sgc_chunk_parse(msg, len, &c);
+    st = sgci_chunk_parse(msg, len, &c);
     if (st != SGC_OK) {
         ++r->rejected;
         return st;

@@ -56,10 +56,10 @@ static sgc_status check_framing(const uint8_t *frame, size_t len, sgc_frame_head
 
 /* Checks 8-9: the tag. */
 static sgc_status check_tag(const uint8_t *frame, const sgc_frame_header *h, const uint8_t *key,
-                            size_t key_len, int *authenticated)
+                            size_t key_len, bool *authenticated)
 {
     int tagged = (h->flags & SGC_FLAG_HMAC) != 0u;
-    *authenticated = 0;
+    *authenticated = false;
 #if SGC_WITH_HMAC
     if (key == NULL) {
         return SGC_OK;
@@ -74,11 +74,11 @@ static sgc_status check_tag(const uint8_t *frame, const sgc_frame_header *h, con
         if (st != SGC_OK) {
             return st;
         }
-        if (!sgc_tag_equal(tag, frame + signed_len)) {
+        if (!sgci_tag_equal(tag, frame + signed_len)) {
             return SGC_E_AUTH;
         }
     }
-    *authenticated = 1;
+    *authenticated = true;
     return SGC_OK;
 #else
     (void)frame; (void)key_len;
@@ -147,7 +147,7 @@ static sgc_status check_data_fields(sgc_frame_view *v)
     if (h->value_coding >= SGC_VAL_COUNT) {
         return SGC_E_HDR_VALUE_CODING;
     }
-    if (sgc_values_check_scale(h->value_coding, h->scale) != SGC_OK) {
+    if (sgci_values_check_scale(h->value_coding, h->scale) != SGC_OK) {
         return SGC_E_HDR_SCALE;
     }
     if ((uint64_t)value_bytes > h->payload_len) {
@@ -181,7 +181,7 @@ sgc_status sgc_frame_parse(const uint8_t *frame, size_t len, const uint8_t *key,
     view->index_bytes = 0;
     view->value_bytes = 0;
     view->seed = 0;
-    view->authenticated = 0;
+    view->authenticated = false;
     st = check_framing(frame, len, h);
     if (st == SGC_OK) {
         st = check_tag(frame, h, key, key_len, &view->authenticated);
@@ -227,19 +227,19 @@ sgc_status sgc_frame_validate(const sgc_frame_view *view)
     }
     if (view->header.index_coding != SGC_IDX_DENSE) {
         /* dense positions are 0..n-1 by definition: nothing to walk */
-        sgc_index_iter_init(&it, view);
+        sgci_index_iter_init(&it, view);
         for (i = 0; i < view->header.k; ++i) {
-            st = sgc_index_iter_next(&it, &index);
+            st = sgci_index_iter_next(&it, &index);
             if (st != SGC_OK) {
                 return st;
             }
         }
-        st = sgc_index_iter_finish(&it);
+        st = sgci_index_iter_finish(&it);
         if (st != SGC_OK) {
             return st;
         }
     }
-    return sgc_values_validate(view->value_section, view->header.k, view->header.value_coding);
+    return sgci_values_validate(view->value_section, view->header.k, view->header.value_coding);
 }
 
 sgc_status sgc_frame_decode(const sgc_frame_view *view, uint32_t *indices, float *values,
@@ -261,10 +261,10 @@ sgc_status sgc_frame_decode(const sgc_frame_view *view, uint32_t *indices, float
     if (st != SGC_OK) {
         return st;
     }
-    sgc_index_iter_init(&it, view);
+    sgci_index_iter_init(&it, view);
     for (i = 0; i < view->header.k; ++i) {
         /* validated above, so this cannot fail */
-        (void)sgc_index_iter_next(&it, &indices[i]);
+        (void)sgci_index_iter_next(&it, &indices[i]);
         values[i] = sgc_value_at(view->value_section, view->header.value_coding,
                                  view->header.scale, i);
     }
@@ -307,9 +307,9 @@ sgc_status sgc_frame_decode_into(const sgc_frame_view *view, float *dense, uint3
         add_dense_fp32(view->value_section, h->n, dense, weight);
         return SGC_OK;
     }
-    sgc_index_iter_init(&it, view);
+    sgci_index_iter_init(&it, view);
     for (i = 0; i < h->k; ++i) {
-        (void)sgc_index_iter_next(&it, &index);
+        (void)sgci_index_iter_next(&it, &index);
         dense[index] += weight * sgc_value_at(view->value_section, h->value_coding, h->scale, i);
     }
     return SGC_OK;

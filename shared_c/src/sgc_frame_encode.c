@@ -136,7 +136,7 @@ static sgc_status encode_data(const sgc_frame_header *fields, uint32_t n, uint32
     }
     switch (plan->coding) {
     case SGC_IDX_RICE:
-        sgc_rice_write(plan->indices, k, plan->param, p);
+        sgci_rice_write(plan->indices, k, plan->param, p);
         break;
     case SGC_IDX_BITMAP:
         write_bitmap(plan->indices, k, plan->bytes, p);
@@ -216,7 +216,7 @@ sgc_status sgc_frame_encode_sparse(const sgc_frame_header *fields, uint32_t n,
         uint64_t rice_bits = 0;
         uint64_t rice_bytes;
         uint32_t bitmap_bytes = (uint32_t)(((uint64_t)n + 7u) / 8u);
-        plan.param = k == 0u ? 0u : (uint8_t)sgc_rice_best_param(indices, k, &rice_bits);
+        plan.param = k == 0u ? 0u : (uint8_t)sgci_rice_best_param(indices, k, &rice_bits);
         rice_bytes = (rice_bits + 7u) / 8u;
         if ((uint64_t)bitmap_bytes <= rice_bytes) {
             plan.coding = SGC_IDX_BITMAP;
@@ -323,7 +323,7 @@ size_t sgc_frame_size_bound(uint32_t n, uint32_t k, sgc_value_coding value_codin
         index_bytes = 0;
     } else {
         uint64_t bitmap = ((uint64_t)n + 7u) / 8u;
-        uint64_t rice = (sgc_rice_bound_bits(n, k) + 7u) / 8u;
+        uint64_t rice = (sgci_rice_bound_bits(n, k) + 7u) / 8u;
         index_bytes = rice < bitmap ? rice : bitmap;
         if (index_bytes < SGC_STRATIFIED_BYTES) {
             index_bytes = SGC_STRATIFIED_BYTES;

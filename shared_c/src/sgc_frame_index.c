@@ -2,7 +2,7 @@
  * position at a time and with every bound checked (PROTOCOL.md section 4). */
 #include "sgc_frame_internal.h"
 
-void sgc_index_iter_init(sgc_index_iter *it, const sgc_frame_view *view)
+void sgci_index_iter_init(sgc_index_iter *it, const sgc_frame_view *view)
 {
     it->p = view->index_section;
     it->len = view->index_bytes;
@@ -15,7 +15,9 @@ void sgc_index_iter_init(sgc_index_iter *it, const sgc_frame_view *view)
     it->next_min = 0;
     it->b = view->header.index_param;
     it->coding = view->header.index_coding;
-    it->rng = view->seed;
+    if (it->coding == SGC_IDX_STRATIFIED && it->k > 0u && it->k <= it->n) {
+        sgci_strata_init(&it->strata, view->seed, it->n, it->k);
+    }
 }
 
 /* Tops the bit buffer up to at least 57 bits, or to the end of the section. */
@@ -101,7 +103,7 @@ static sgc_status next_bitmap(sgc_index_iter *it, uint32_t *index)
     }
 }
 
-sgc_status sgc_index_iter_next(sgc_index_iter *it, uint32_t *index)
+sgc_status sgci_index_iter_next(sgc_index_iter *it, uint32_t *index)
 {
     sgc_status st = SGC_OK;
     if (it->i >= it->k) {
@@ -118,7 +120,10 @@ sgc_status sgc_index_iter_next(sgc_index_iter *it, uint32_t *index)
         st = next_bitmap(it, index);
         break;
     case SGC_IDX_STRATIFIED:
-        *index = sgc_stratum_pick(&it->rng, it->n, it->k, it->i);
+        if (it->k > it->n) { /* a view no parse produced */
+            return SGC_E_INDICES;
+        }
+        *index = sgci_strata_next(&it->strata);
         break;
     default:
         return SGC_E_INDICES;
@@ -140,7 +145,7 @@ static int bytes_zero(const uint8_t *p, size_t from, size_t to)
     return any == 0u;
 }
 
-sgc_status sgc_index_iter_finish(const sgc_index_iter *it)
+sgc_status sgci_index_iter_finish(const sgc_index_iter *it)
 {
     if (it->i != it->k) {
         return SGC_E_INDICES;

@@ -7,6 +7,7 @@
 #include "sgc.h"
 #include "sgc_half.h"
 #include "sgc_math.h"
+#include "sgc_rng.h"
 
 /* Offsets of the header fields (docs/PROTOCOL.md section 2). */
 enum {
@@ -133,38 +134,34 @@ typedef struct {
     uint32_t next_min; /* smallest valid next position */
     unsigned b;        /* Rice parameter */
     uint8_t coding;
-    uint64_t rng;      /* STRATIFIED generator state */
+    sgci_strata strata; /* STRATIFIED positions */
 } sgc_index_iter;
 
-void sgc_index_iter_init(sgc_index_iter *it, const sgc_frame_view *view);
+void sgci_index_iter_init(sgc_index_iter *it, const sgc_frame_view *view);
 /* Next position into *index; SGC_E_INDICES when the section is malformed. */
-sgc_status sgc_index_iter_next(sgc_index_iter *it, uint32_t *index);
+sgc_status sgci_index_iter_next(sgc_index_iter *it, uint32_t *index);
 /* After k positions: SGC_E_INDICES unless the section is used up exactly. */
-sgc_status sgc_index_iter_finish(const sgc_index_iter *it);
+sgc_status sgci_index_iter_finish(const sgc_index_iter *it);
 
 /* Rice coding (sgc_golomb.c). */
-unsigned sgc_rice_best_param(const uint32_t *indices, uint32_t k, uint64_t *bits);
-void sgc_rice_write(const uint32_t *indices, uint32_t k, unsigned b, uint8_t *out);
+unsigned sgci_rice_best_param(const uint32_t *indices, uint32_t k, uint64_t *bits);
+void sgci_rice_write(const uint32_t *indices, uint32_t k, unsigned b, uint8_t *out);
 /* Upper bound on the bits of the best Rice code of any k of n positions. */
-uint64_t sgc_rice_bound_bits(uint32_t n, uint32_t k);
-
-/* SplitMix64 step and the position of stratum i (PROTOCOL.md 4.3). */
-uint64_t sgc_splitmix64(uint64_t *state);
-uint32_t sgc_stratum_pick(uint64_t *state, uint32_t n, uint32_t k, uint32_t i);
+uint64_t sgci_rice_bound_bits(uint32_t n, uint32_t k);
 
 /* Value sections (sgc_frame_values.c). */
-sgc_status sgc_values_check_scale(int coding, float scale);
-sgc_status sgc_values_validate(const uint8_t *section, uint32_t k, int coding);
+sgc_status sgci_values_check_scale(int coding, float scale);
+sgc_status sgci_values_validate(const uint8_t *section, uint32_t k, int coding);
 
 /* Constant-time comparison of two tags (sgc_hmac.c). */
-int sgc_tag_equal(const uint8_t *a, const uint8_t *b);
+int sgci_tag_equal(const uint8_t *a, const uint8_t *b);
 
 /* The k-th value of a validated value section, as f32. */
 static inline float sgc_value_at(const uint8_t *section, int coding, float scale, uint32_t i)
 {
     switch (coding) {
     case SGC_VAL_FP16:
-        return sgc_half_to_float(sgc_load16(section + 2u * (size_t)i));
+        return sgci_half_to_float(sgc_load16(section + 2u * (size_t)i));
     case SGC_VAL_INT8:
         return (float)(int8_t)section[i] * scale;
     case SGC_VAL_SIGN:

@@ -5,7 +5,7 @@
 
 #define INT8_CODE_MAX 127.0f
 
-sgc_status sgc_values_check_scale(int coding, float scale)
+sgc_status sgci_values_check_scale(int coding, float scale)
 {
     /* NaN fails every comparison, so !(scale >= 0) also rejects it. */
     if (coding == SGC_VAL_FP32 || coding == SGC_VAL_FP16) {
@@ -21,7 +21,7 @@ sgc_status sgc_values_check_scale(int coding, float scale)
     return SGC_OK;
 }
 
-sgc_status sgc_values_validate(const uint8_t *section, uint32_t k, int coding)
+sgc_status sgci_values_validate(const uint8_t *section, uint32_t k, int coding)
 {
     uint32_t i;
     switch (coding) {

@@ -16,7 +16,7 @@ static unsigned bit_length(uint32_t x)
     return len;
 }
 
-unsigned sgc_rice_best_param(const uint32_t *indices, uint32_t k, uint64_t *bits)
+unsigned sgci_rice_best_param(const uint32_t *indices, uint32_t k, uint64_t *bits)
 {
     /* cost(b) = k (b + 1) + sum(gap >> b); for b past the longest gap the sum
      * is 0 and the cost only grows, so b stops there. */
@@ -54,7 +54,7 @@ unsigned sgc_rice_best_param(const uint32_t *indices, uint32_t k, uint64_t *bits
     return best;
 }
 
-void sgc_rice_write(const uint32_t *indices, uint32_t k, unsigned b, uint8_t *out)
+void sgci_rice_write(const uint32_t *indices, uint32_t k, unsigned b, uint8_t *out)
 {
     sgc_bitw w;
     uint32_t i;
@@ -80,7 +80,7 @@ void sgc_rice_write(const uint32_t *indices, uint32_t k, unsigned b, uint8_t *ou
     sgc_bitw_flush(&w);
 }
 
-uint64_t sgc_rice_bound_bits(uint32_t n, uint32_t k)
+uint64_t sgci_rice_bound_bits(uint32_t n, uint32_t k)
 {
     /* With parameter b, sum(gap >> b) <= sum(gap) / 2^b <= (n - k) / 2^b. */
     uint64_t best = 0;

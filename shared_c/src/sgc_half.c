@@ -8,7 +8,7 @@
 #define SGC_F32_HALF_MIN_NORMAL 0x38800000u /* 2^-14 */
 #define SGC_F32_HALF_REBIAS 0x38000000u   /* (127 - 15) << 23 */
 
-uint16_t sgc_half_from_float(float f)
+uint16_t sgci_half_from_float(float f)
 {
     uint32_t u = sgc_f2u(f), a = u & 0x7FFFFFFFu;
     uint32_t sign = (u >> 16) & 0x8000u, h, rem;
@@ -34,7 +34,7 @@ uint16_t sgc_half_from_float(float f)
     return (uint16_t)(sign | h);
 }
 
-float sgc_half_to_float(uint16_t h)
+float sgci_half_to_float(uint16_t h)
 {
     uint32_t sign = ((uint32_t)h & 0x8000u) << 16;
     uint32_t e = ((uint32_t)h >> 10) & 0x1Fu, m = (uint32_t)h & 0x3FFu;

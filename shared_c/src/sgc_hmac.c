@@ -20,9 +20,9 @@ sgc_status sgc_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *ms
         pad[i] = 0;
     }
     if (key_len > SGC_SHA256_BLOCK) {
-        sgc_sha256_init(&ctx);
-        sgc_sha256_update(&ctx, key, key_len);
-        sgc_sha256_final(&ctx, pad);
+        sgci_sha256_init(&ctx);
+        sgci_sha256_update(&ctx, key, key_len);
+        sgci_sha256_final(&ctx, pad);
     } else {
         for (i = 0; i < key_len; ++i) {
             pad[i] = key[i];
@@ -32,18 +32,18 @@ sgc_status sgc_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *ms
     for (i = 0; i < SGC_SHA256_BLOCK; ++i) {
         pad[i] ^= 0x36u;
     }
-    sgc_sha256_init(&ctx);
-    sgc_sha256_update(&ctx, pad, sizeof pad);
-    sgc_sha256_update(&ctx, msg, msg_len);
-    sgc_sha256_final(&ctx, inner);
+    sgci_sha256_init(&ctx);
+    sgci_sha256_update(&ctx, pad, sizeof pad);
+    sgci_sha256_update(&ctx, msg, msg_len);
+    sgci_sha256_final(&ctx, inner);
 
     for (i = 0; i < SGC_SHA256_BLOCK; ++i) {
         pad[i] ^= (uint8_t)(0x36u ^ 0x5Cu);
     }
-    sgc_sha256_init(&ctx);
-    sgc_sha256_update(&ctx, pad, sizeof pad);
-    sgc_sha256_update(&ctx, inner, sizeof inner);
-    sgc_sha256_final(&ctx, tag);
+    sgci_sha256_init(&ctx);
+    sgci_sha256_update(&ctx, pad, sizeof pad);
+    sgci_sha256_update(&ctx, inner, sizeof inner);
+    sgci_sha256_final(&ctx, tag);
     return SGC_OK;
 }
 
@@ -58,7 +58,7 @@ sgc_status sgc_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *ms
 
 #endif /* SGC_WITH_HMAC */
 
-int sgc_tag_equal(const uint8_t *a, const uint8_t *b)
+int sgci_tag_equal(const uint8_t *a, const uint8_t *b)
 {
     /* Constant time: the time taken does not tell an attacker which byte differed. */
     uint8_t diff = 0;

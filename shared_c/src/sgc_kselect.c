@@ -51,7 +51,7 @@ static uint32_t heap_select(uint32_t *a, uint32_t lo, uint32_t hi, uint32_t j)
     return root;
 }
 
-uint32_t sgc_kselect(uint32_t *a, uint32_t m, uint32_t j)
+uint32_t sgci_kselect(uint32_t *a, uint32_t m, uint32_t j)
 {
     uint32_t lo = 0u, hi = m, depth = 0u, limit = 2u, mm = m;
     while (mm > 1u) {

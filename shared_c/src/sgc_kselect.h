@@ -10,6 +10,6 @@
  * equal keys, such as zeros, cost one partition); past 2 log2(m) rounds it
  * switches to heap selection, so the worst case is O(m log m). Requires
  * j < m. */
-uint32_t sgc_kselect(uint32_t *a, uint32_t m, uint32_t j);
+uint32_t sgci_kselect(uint32_t *a, uint32_t m, uint32_t j);
 
 #endif /* SGC_KSELECT_H */

@@ -12,7 +12,7 @@
 #define SGC_LN2_LO 1.42860682030941723212e-6f
 #define SGC_LN2 0.69314718055994530942f
 
-float sgc_ln(float x)
+float sgci_ln(float x)
 {
     uint32_t u = sgc_f2u(x);
     int32_t e;
@@ -39,7 +39,7 @@ float sgc_ln(float x)
     return (float)e * SGC_LN2_HI + ((float)e * SGC_LN2_LO + 2.0f * s * poly);
 }
 
-float sgc_exp(float x)
+float sgci_exp(float x)
 {
     float r, p, jf;
     int32_t j;
@@ -59,7 +59,7 @@ float sgc_exp(float x)
     return p * sgc_u2f((uint32_t)(j + 127) << 23);
 }
 
-float sgc_floor(float x)
+float sgci_floor(float x)
 {
     float t = (float)(int32_t)x;
     return t > x ? t - 1.0f : t;

@@ -115,12 +115,12 @@ static inline int sgc_isfinite(float x)
 /* Natural logarithm of a finite x > 0 (absolute error below 4e-6 over the
  * float range, below 1e-6 for x in [1e-8, 1e8]);
  * returns -88 for x <= 0. */
-float sgc_ln(float x);
+float sgci_ln(float x);
 
 /* e^x, relative error below 1e-6; 0 below -87, about 1.7e38 above 88. */
-float sgc_exp(float x);
+float sgci_exp(float x);
 
 /* Largest integer <= x for |x| < 2^31. */
-float sgc_floor(float x);
+float sgci_floor(float x);
 
 #endif /* SGC_MATH_H */

@@ -66,10 +66,10 @@ static float ulp_of(float x)
 static uint16_t fp16_code(float v)
 {
     if (sgc_key(v) >= SGC_F16_EXACT_LIMIT) {
-        float u = ulp_of(v), m = sgc_floor(SGC_F16_MAX / u) * u;
-        return sgc_half_from_float(v < 0.0f ? -m : m);
+        float u = ulp_of(v), m = sgci_floor(SGC_F16_MAX / u) * u;
+        return sgci_half_from_float(v < 0.0f ? -m : m);
     }
-    return sgc_half_from_float(v);
+    return sgci_half_from_float(v);
 }
 
 static float max_abs(const float *vals, uint32_t k)
@@ -117,7 +117,7 @@ static float sign_magnitude(const float *vals, uint32_t k)
         m0 = mx;
     }
     u = ulp_of(mx);
-    return sgc_floor(m0 / u) * u;
+    return sgci_floor(m0 / u) * u;
 }
 
 sgc_status sgc_quantize(sgc_value_coding coding, const float *vals, uint32_t k,
@@ -189,7 +189,7 @@ static sgc_status decode(sgc_value_coding coding, const uint8_t *in, uint32_t k,
             v = sgc_u2f(get_le(in + 4u * (size_t)i, 4u));
             break;
         case SGC_VAL_FP16:
-            v = sgc_half_to_float((uint16_t)get_le(in + 2u * (size_t)i, 2u));
+            v = sgci_half_to_float((uint16_t)get_le(in + 2u * (size_t)i, 2u));
             break;
         case SGC_VAL_INT8:
             if (in[i] == 0x80u) {

@@ -30,14 +30,14 @@ void sgc_residual_config_init(sgc_residual_config *cfg)
     cfg->density = 0.01f;
     cfg->warmup_steps = 0u;
     cfg->momentum = 0.0f;
-    cfg->momentum_masking = 1u;
+    cfg->momentum_masking = true;
     sgc_select_options_init(&cfg->select);
 }
 
 static sgc_status config_check(const sgc_residual_config *cfg)
 {
     if ((uint32_t)cfg->method >= SGC_METHOD_COUNT ||
-        ((SGC_SELECTORS) >> (uint32_t)cfg->method & 1u) == 0u) {
+        ((SGC_SELECTORS) & SGC_SELECTOR_BIT(cfg->method)) == 0u) {
         return SGC_E_METHOD;
     }
     if ((uint32_t)cfg->coding >= SGC_VAL_COUNT) {
@@ -45,8 +45,7 @@ static sgc_status config_check(const sgc_residual_config *cfg)
     }
     if (!sgc_isfinite(cfg->density) || !(cfg->density > 0.0f) || cfg->density > 1.0f ||
         !sgc_isfinite(cfg->momentum) || cfg->momentum < 0.0f || cfg->momentum >= 1.0f ||
-        cfg->momentum_masking > 1u || !sgc_isfinite(cfg->select.tol) ||
-        cfg->select.tol < 0.0f || cfg->select.tol >= 1.0f) {
+        !sgc_isfinite(cfg->select.tol) || cfg->select.tol < 0.0f || cfg->select.tol >= 1.0f) {
         return SGC_E_OPTION;
     }
     return SGC_OK;
@@ -139,7 +138,7 @@ sgc_status sgc_residual_reset(sgc_residual *r)
         }
     }
     r->step = 0u;
-#if (SGC_SELECTORS) & 0x04u
+#if (SGC_SELECTORS) & SGC_SELECTOR_BIT_PARTITION
     sgc_partition_init(&r->partition);
 #endif
     return SGC_OK;
@@ -175,7 +174,7 @@ static sgc_status accumulate(sgc_residual *r, const float *g, float *moments, in
         }
         return SGC_OK;
     }
-    if ((sgc_sums_added(r->residual, g, r->n, &moments[0], &moments[1]) &
+    if ((sgci_sums_added(r->residual, g, r->n, &moments[0], &moments[1]) &
          SGC_NONFINITE_FLAG) != 0u) {
         return SGC_E_NONFINITE;
     }
@@ -193,15 +192,15 @@ static sgc_status select_from_residual(sgc_residual *r, uint32_t k, const float 
     sgc_select_options opt = r->cfg.select;
     /* random-k draws fresh positions each step; receivers derive the same
      * per-step seed (docs/methods.md) */
-    opt.seed = r->cfg.select.seed + r->step * 0x9E3779B9u;
-#if (SGC_SELECTORS) & 0x04u
+    opt.seed = r->cfg.select.seed + (uint64_t)r->step * 0x9E3779B9u;
+#if (SGC_SELECTORS) & SGC_SELECTOR_BIT_PARTITION
     if (r->cfg.method == SGC_SELECT_PARTITION) {
         return sgc_select_partition(&r->partition, r->residual, r->n, k, &opt, scratch, bytes,
                                     idx, vals, cap, count, NULL);
     }
 #endif
-    return sgc_select_moments(r->cfg.method, moments, r->residual, r->n, k, &opt, scratch,
-                              bytes, idx, vals, cap, count, NULL);
+    return sgci_select_moments(r->cfg.method, moments, r->residual, r->n, k, &opt, scratch,
+                               bytes, idx, vals, cap, count, NULL);
 }
 
 sgc_status sgc_residual_step(sgc_residual *r, const float *g, void *scratch,
@@ -228,7 +227,7 @@ sgc_status sgc_residual_step(sgc_residual *r, const float *g, void *scratch,
     if (cap < k) {
         return SGC_E_CAPACITY;
     }
-    st = sgc_scratch_check(scratch, scratch_bytes, sgc_residual_scratch_bytes(&r->cfg, r->n));
+    st = sgci_scratch_check(scratch, scratch_bytes, sgc_residual_scratch_bytes(&r->cfg, r->n));
     if (st != SGC_OK) {
         return st;
     }
@@ -263,7 +262,7 @@ sgc_status sgc_residual_step(sgc_residual *r, const float *g, void *scratch,
     }
     for (i = 0u; i < m; ++i) {
         r->residual[idx[i]] -= vals[i];
-        if (r->velocity != NULL && r->cfg.momentum_masking != 0u) {
+        if (r->velocity != NULL && r->cfg.momentum_masking) {
             r->velocity[idx[i]] = 0.0f;
         }
     }

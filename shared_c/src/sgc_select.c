@@ -10,30 +10,39 @@ typedef struct {
     sgc_status (*run)(const sgc_job *job);
 } sgc_method_entry;
 
+/* The selector bits of sgc_config.h follow the sgc_method numbering. */
+typedef char sgc_check_selector_bits[
+    (SGC_SELECTOR_BIT(SGC_SELECT_EXACT) == SGC_SELECTOR_BIT_EXACT &&
+     SGC_SELECTOR_BIT(SGC_SELECT_LAPLACE) == SGC_SELECTOR_BIT_LAPLACE &&
+     SGC_SELECTOR_BIT(SGC_SELECT_PARTITION) == SGC_SELECTOR_BIT_PARTITION &&
+     SGC_SELECTOR_BIT(SGC_SELECT_DGC) == SGC_SELECTOR_BIT_DGC &&
+     SGC_SELECTOR_BIT(SGC_SELECT_RANDOM) == SGC_SELECTOR_BIT_RANDOM &&
+     SGC_SELECTOR_BIT(SGC_METHOD_COUNT) - 1u == SGC_SELECTORS_ALL) ? 1 : -1];
+
 /* indexed by sgc_method; {0, 0}: left out of this build (SGC_SELECTORS) */
 static const sgc_method_entry methods[SGC_METHOD_COUNT] = {
-#if (SGC_SELECTORS) & 0x01u
-    {sgc_exact_scratch_bytes, sgc_run_exact},
+#if (SGC_SELECTORS) & SGC_SELECTOR_BIT_EXACT
+    {sgci_exact_scratch_bytes, sgci_run_exact},
 #else
     {0, 0},
 #endif
-#if (SGC_SELECTORS) & 0x02u
-    {sgc_laplace_scratch_bytes, sgc_run_laplace},
+#if (SGC_SELECTORS) & SGC_SELECTOR_BIT_LAPLACE
+    {sgci_laplace_scratch_bytes, sgci_run_laplace},
 #else
     {0, 0},
 #endif
-#if (SGC_SELECTORS) & 0x04u
-    {sgc_partition_scratch_bytes, sgc_run_partition_cold},
+#if (SGC_SELECTORS) & SGC_SELECTOR_BIT_PARTITION
+    {sgci_partition_scratch_bytes, sgci_run_partition_cold},
 #else
     {0, 0},
 #endif
-#if (SGC_SELECTORS) & 0x08u
-    {sgc_dgc_scratch_bytes, sgc_run_dgc},
+#if (SGC_SELECTORS) & SGC_SELECTOR_BIT_DGC
+    {sgci_dgc_scratch_bytes, sgci_run_dgc},
 #else
     {0, 0},
 #endif
-#if (SGC_SELECTORS) & 0x10u
-    {sgc_random_scratch_bytes, sgc_run_random},
+#if (SGC_SELECTORS) & SGC_SELECTOR_BIT_RANDOM
+    {sgci_random_scratch_bytes, sgci_run_random},
 #else
     {0, 0},
 #endif
@@ -54,9 +63,9 @@ void sgc_select_options_init(sgc_select_options *opt)
     }
 }
 
-sgc_status sgc_job_check(const float *g, uint32_t n, uint32_t k,
-                         const sgc_select_options *opt, const uint32_t *idx,
-                         const float *vals, uint32_t cap, const uint32_t *count)
+sgc_status sgci_job_check(const float *g, uint32_t n, uint32_t k,
+                          const sgc_select_options *opt, const uint32_t *idx,
+                          const float *vals, uint32_t cap, const uint32_t *count)
 {
     if (g == NULL || idx == NULL || vals == NULL || count == NULL) {
         return SGC_E_NULL;
@@ -76,10 +85,10 @@ sgc_status sgc_job_check(const float *g, uint32_t n, uint32_t k,
     return SGC_OK;
 }
 
-void sgc_job_init(sgc_job *job, const float *g, uint32_t n, uint32_t k,
-                  const sgc_select_options *opt, void *scratch, uint32_t *idx,
-                  float *vals, uint32_t cap, uint32_t *count, sgc_select_info *info,
-                  sgc_select_info *local)
+void sgci_job_init(sgc_job *job, const float *g, uint32_t n, uint32_t k,
+                   const sgc_select_options *opt, void *scratch, uint32_t *idx,
+                   float *vals, uint32_t cap, uint32_t *count, sgc_select_info *info,
+                   sgc_select_info *local)
 {
     job->g = g;
     job->n = n;
@@ -97,11 +106,11 @@ void sgc_job_init(sgc_job *job, const float *g, uint32_t n, uint32_t k,
     job->moments = NULL;
     job->info->passes = 0u;
     job->info->iterations = 0u;
-    job->info->exact = 0u;
+    job->info->exact = false;
     job->info->threshold = 0.0f;
 }
 
-sgc_status sgc_scratch_check(const void *scratch, size_t have, size_t need)
+sgc_status sgci_scratch_check(const void *scratch, size_t have, size_t need)
 {
     if (need == 0u) {
         return SGC_OK;
@@ -125,30 +134,30 @@ sgc_status sgc_select(sgc_method method, const float *g, uint32_t n, uint32_t k,
                       uint32_t *idx, float *vals, uint32_t cap, uint32_t *count,
                       sgc_select_info *info)
 {
-    return sgc_select_moments(method, NULL, g, n, k, opt, scratch, scratch_bytes, idx, vals,
-                              cap, count, info);
+    return sgci_select_moments(method, NULL, g, n, k, opt, scratch, scratch_bytes, idx, vals,
+                               cap, count, info);
 }
 
-sgc_status sgc_select_moments(sgc_method method, const float *moments, const float *g,
-                              uint32_t n, uint32_t k, const sgc_select_options *opt,
-                              void *scratch, size_t scratch_bytes, uint32_t *idx,
-                              float *vals, uint32_t cap, uint32_t *count,
-                              sgc_select_info *info)
+sgc_status sgci_select_moments(sgc_method method, const float *moments, const float *g,
+                               uint32_t n, uint32_t k, const sgc_select_options *opt,
+                               void *scratch, size_t scratch_bytes, uint32_t *idx,
+                               float *vals, uint32_t cap, uint32_t *count,
+                               sgc_select_info *info)
 {
     sgc_job job;
     sgc_select_info local;
-    sgc_status st = sgc_job_check(g, n, k, opt, idx, vals, cap, count);
+    sgc_status st = sgci_job_check(g, n, k, opt, idx, vals, cap, count);
     if (st != SGC_OK) {
         return st;
     }
     if (!available(method)) {
         return SGC_E_METHOD;
     }
-    st = sgc_scratch_check(scratch, scratch_bytes, methods[method].scratch_bytes(n, k));
+    st = sgci_scratch_check(scratch, scratch_bytes, methods[method].scratch_bytes(n, k));
     if (st != SGC_OK) {
         return st;
     }
-    sgc_job_init(&job, g, n, k, opt, scratch, idx, vals, cap, count, info, &local);
+    sgci_job_init(&job, g, n, k, opt, scratch, idx, vals, cap, count, info, &local);
     job.moments = moments;
     return methods[method].run(&job);
 }

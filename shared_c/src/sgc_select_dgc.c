@@ -21,32 +21,33 @@ static uint32_t sample_size(uint32_t n)
     return s < n ? s : n;
 }
 
-size_t sgc_dgc_scratch_bytes(uint32_t n, uint32_t k)
+size_t sgci_dgc_scratch_bytes(uint32_t n, uint32_t k)
 {
-    size_t cands = sgc_cands_bytes(sgc_cands_cap(n, k));
+    size_t cands = sgci_cands_bytes(sgci_cands_cap(n, k));
     size_t sample = sgc_size_mul(sample_size(n), 4u);
     return cands == 0u || cands > SIZE_MAX - sample ? 0u : cands + sample;
 }
 
-sgc_status sgc_run_dgc(const sgc_job *job)
+sgc_status sgci_run_dgc(const sgc_job *job)
 {
     sgc_cands c;
     sgc_band band;
-    uint32_t cap = sgc_cands_cap(job->n, job->k), s = sample_size(job->n), i, ks;
-    uint32_t rng = job->opt.seed, p;
+    uint32_t cap = sgci_cands_cap(job->n, job->k), s = sample_size(job->n), i, ks;
+    uint64_t rng = job->opt.seed;
+    uint32_t p;
     uint32_t *sample;
-    sgc_cands_bind(&c, job->scratch, cap);
-    sample = (uint32_t *)(void *)((uint8_t *)job->scratch + sgc_cands_bytes(cap));
+    sgci_cands_bind(&c, job->scratch, cap);
+    sample = (uint32_t *)(void *)((uint8_t *)job->scratch + sgci_cands_bytes(cap));
     for (i = 0u; i < s; ++i) {
-        sample[i] = sgc_key(job->g[sgc_rng_below(&rng, job->n)]);
+        sample[i] = sgc_key(job->g[sgci_rng_below(&rng, job->n)]);
     }
     /* ceil(k s / n), in float: the sample's share is approximate anyway */
     ks = (uint32_t)((float)job->k * ((float)s / (float)job->n)) + 1u;
     ks = ks < s ? ks : s;
-    p = sgc_kselect(sample, s, ks - 1u);
-    band = sgc_band_make(job->k, job->opt.tol, job->cap);
+    p = sgci_kselect(sample, s, ks - 1u);
+    band = sgci_band_make(job->k, job->opt.tol, job->cap);
     job->info->passes = 0u;
-    return sgc_search(job->g, job->n, &band, p < SGC_KEY_NONFINITE ? sgc_u2f(p) : 0.0f,
-                      0.0f, job->opt.max_iter, 1, &c, job->idx, job->vals, job->count,
-                      job->info);
+    return sgci_search(job->g, job->n, &band, p < SGC_KEY_NONFINITE ? sgc_u2f(p) : 0.0f,
+                       0.0f, job->opt.max_iter, 1, &c, job->idx, job->vals, job->count,
+                       job->info);
 }

@@ -6,13 +6,13 @@
 #include "sgc_select_internal.h"
 #include "sgc_threshold.h"
 
-size_t sgc_exact_scratch_bytes(uint32_t n, uint32_t k)
+size_t sgci_exact_scratch_bytes(uint32_t n, uint32_t k)
 {
     (void)k;
     return sgc_size_mul(n, 4u);
 }
 
-sgc_status sgc_run_exact(const sgc_job *job)
+sgc_status sgci_run_exact(const sgc_job *job)
 {
     uint32_t *keys = (uint32_t *)job->scratch;
     uint32_t i, bad = 0u, p, gt = 0u, ties, m;
@@ -23,15 +23,15 @@ sgc_status sgc_run_exact(const sgc_job *job)
     if ((bad & SGC_NONFINITE_FLAG) != 0u) {
         return SGC_E_NONFINITE;
     }
-    p = sgc_kselect(keys, job->n, job->k - 1u);
+    p = sgci_kselect(keys, job->n, job->k - 1u);
     for (i = 0u; i + 1u < job->k; ++i) {
         gt += (uint32_t)(keys[i] > p);
     }
     ties = job->k - gt;
-    m = sgc_emit_top(job->g, job->n, job->k, p, ties, job->idx, job->vals);
+    m = sgci_emit_top(job->g, job->n, job->k, p, ties, job->idx, job->vals);
     *job->count = m;
     job->info->passes = 2u; /* over g: copy and emit; introselect works on the copy */
-    job->info->exact = 1u;
+    job->info->exact = true;
     job->info->threshold = sgc_u2f(p);
     return SGC_OK;
 }

@@ -1,4 +1,4 @@
-/* sgc_select_laplace.c - top-k threshold by Laplace estimation (DESIGN.md,
+/* sgc_select_laplace.c - top-k threshold by Laplace estimation (docs/design.md,
  * method 1; docs/methods.md).
  *
  * Pass 1 reads g once for sum(g) and sum|g| (a NaN/Inf makes them non-finite;
@@ -31,7 +31,7 @@ static float laplace_scale(float mu, float mean_abs)
     }
     b = c;
     for (it = 0u; it < 6u; ++it) {
-        b = c * sgc_exp(a / b);
+        b = c * sgci_exp(a / b);
         if (b > 4.0f * c) {
             return 4.0f * c;
         }
@@ -39,12 +39,12 @@ static float laplace_scale(float mu, float mean_abs)
     return b;
 }
 
-size_t sgc_laplace_scratch_bytes(uint32_t n, uint32_t k)
+size_t sgci_laplace_scratch_bytes(uint32_t n, uint32_t k)
 {
-    return sgc_cands_bytes(sgc_cands_cap(n, k));
+    return sgci_cands_bytes(sgci_cands_cap(n, k));
 }
 
-sgc_status sgc_run_laplace(const sgc_job *job)
+sgc_status sgci_run_laplace(const sgc_job *job)
 {
     sgc_cands c;
     sgc_band band;
@@ -53,19 +53,19 @@ sgc_status sgc_run_laplace(const sgc_job *job)
         sum = job->moments[0];
         sum_abs = job->moments[1];
     } else {
-        sgc_sums(job->g, 0u, job->n, &sum, &sum_abs);
+        sgci_sums(job->g, 0u, job->n, &sum, &sum_abs);
         job->info->passes = 1u;
     }
     mu = sum / (float)job->n;
     /* NaN/Inf make b non-finite: t stays 0 and the counting pass reports it */
     b = laplace_scale(mu, sum_abs / (float)job->n);
-    sgc_cands_bind(&c, job->scratch, sgc_cands_cap(job->n, job->k));
-    band = sgc_band_make(job->k, job->opt.tol, job->cap);
+    sgci_cands_bind(&c, job->scratch, sgci_cands_cap(job->n, job->k));
+    band = sgci_band_make(job->k, job->opt.tol, job->cap);
     if (b > 0.0f && sgc_isfinite(b)) {
         float r = mu / b;
-        float cosh_r = 0.5f * (sgc_exp(r) + sgc_exp(-r));
-        t = b * sgc_ln((float)job->n * cosh_r / sgc_count_target(&band, c.cap));
+        float cosh_r = 0.5f * (sgci_exp(r) + sgci_exp(-r));
+        t = b * sgci_ln((float)job->n * cosh_r / sgci_count_target(&band, c.cap));
     }
-    return sgc_search(job->g, job->n, &band, t, b, job->opt.max_iter, 0, &c, job->idx,
-                      job->vals, job->count, job->info);
+    return sgci_search(job->g, job->n, &band, t, b, job->opt.max_iter, 0, &c, job->idx,
+                       job->vals, job->count, job->info);
 }

@@ -1,5 +1,5 @@
 /* sgc_select_partition.c - partition-based selection with a per-layer
- * predictor (DESIGN.md, method 2; every choice is argued in docs/methods.md).
+ * predictor (docs/design.md, method 2; every choice is argued in docs/methods.md).
  *
  * The layer is cut into SGC_PARTITION_BLOCKS positional blocks. Blocks whose
  * running mean |g| is at least the layer's form the key region, the others the
@@ -80,9 +80,9 @@ typedef struct {
     sgc_partition_state next;
 } sgc_part_work;
 
-size_t sgc_partition_scratch_bytes(uint32_t n, uint32_t k)
+size_t sgci_partition_scratch_bytes(uint32_t n, uint32_t k)
 {
-    size_t cands = sgc_cands_bytes(sgc_cands_cap(n, k));
+    size_t cands = sgci_cands_bytes(sgci_cands_cap(n, k));
     return cands == 0u || cands > SIZE_MAX - sizeof(sgc_part_work) ? 0u
                                                                     : cands + sizeof(sgc_part_work);
 }
@@ -130,8 +130,8 @@ static uint32_t collect_chunk(const float *g, uint32_t from, uint32_t to,
                               sgc_part_obs *obs)
 {
     uint32_t before = obs->total;
-    uint32_t bad = sgc_collect_range(g, from, to, cut->collect_key[r], cut->inv_t[r], c,
-                                     &obs->total);
+    uint32_t bad = sgci_collect_range(g, from, to, cut->collect_key[r], cut->inv_t[r], c,
+                                      &obs->total);
     obs->count[r] += obs->total - before;
     return bad;
 }
@@ -164,7 +164,7 @@ static void stream(const sgc_partition_state *st, const float *g, uint32_t n,
                                                                  : SGC_PART_MIN_STRIDE;
     obs_reset(obs, st);
     for (b = 0u; b < SGC_OVER_BINS; ++b) {
-        c->over[b] = 0u; /* sgc_collect_range bins what overflows */
+        c->over[b] = 0u; /* sgci_collect_range bins what overflows */
     }
     for (b = 0u; b < nb; ++b) {
         uint32_t r = region_of(st, b), from = block_start(b, n), to = block_start(b + 1u, n);
@@ -218,9 +218,9 @@ static float entropy_scale(const sgc_part_obs *obs, uint32_t r)
         }
         w = (j == 0u ? sgc_u2f(obs->base[r]) : sgc_u2f(hi) - sgc_u2f(lo));
         p = (float)obs->hist[r][j] / (float)total;
-        h += p * (sgc_ln(w) - sgc_ln(p));
+        h += p * (sgci_ln(w) - sgci_ln(p));
     }
-    return sgc_exp(h - 1.0f);
+    return sgci_exp(h - 1.0f);
 }
 
 /* Key region: blocks whose running mean |g| is at least the mean of all. */
@@ -255,7 +255,7 @@ static void cold_estimate(sgc_partition_state *st, const float *g, uint32_t n, u
     for (b = 0u; b < nb; ++b) {
         uint32_t from = block_start(b, n), to = block_start(b + 1u, n);
         float s;
-        sgc_sums(g, from, to, &s, &obs->block_sum[b]);
+        sgci_sums(g, from, to, &s, &obs->block_sum[b]);
         obs->block_seen[b] = to - from;
     }
     update_blocks(st, obs, n, 1);
@@ -267,15 +267,15 @@ static void cold_estimate(sgc_partition_state *st, const float *g, uint32_t n, u
     t = 0.0f;
     for (r = 0u; r < 2u; ++r) {
         br[r] = nr[r] > 0.0f ? sum[r] / nr[r] : 0.0f;
-        if (br[r] > 0.0f && br[r] * sgc_ln((float)n / (float)k) > t) {
-            t = br[r] * sgc_ln((float)n / (float)k);
+        if (br[r] > 0.0f && br[r] * sgci_ln((float)n / (float)k) > t) {
+            t = br[r] * sgci_ln((float)n / (float)k);
         }
     }
     for (it = 0u; it < 8u && t > 0.0f; ++it) { /* Newton on ln(sum) = ln k */
         float s = 0.0f, d = 0.0f;
         for (r = 0u; r < 2u; ++r) {
             if (br[r] > 0.0f) {
-                float e = nr[r] * sgc_exp(-t / br[r]);
+                float e = nr[r] * sgci_exp(-t / br[r]);
                 s += e;
                 d += e / br[r];
             }
@@ -283,7 +283,7 @@ static void cold_estimate(sgc_partition_state *st, const float *g, uint32_t n, u
         if (!(s > 0.0f) || !(d > 0.0f)) {
             break;
         }
-        t += (sgc_ln(s) - sgc_ln((float)k)) * s / d;
+        t += (sgci_ln(s) - sgci_ln((float)k)) * s / d;
         t = t > 0.0f ? t : 0.0f;
     }
     for (r = 0u; r < 2u; ++r) {
@@ -334,24 +334,25 @@ static void shift_thresholds(sgc_partition_state *st, const sgc_part_obs *obs,
 {
     uint32_t r;
     float have = obs->total > 0u ? (float)obs->total : 0.5f;
-    float want = sgc_count_target(band, cap);
+    float want = sgci_count_target(band, cap);
     for (r = 0u; r < 2u; ++r) {
         float t = st->threshold[r] - st->scale[r] * SGC_PART_LN_MARGIN;
-        t += st->scale[r] * (sgc_ln(have / want) + SGC_PART_LN_MARGIN);
+        t += st->scale[r] * (sgci_ln(have / want) + SGC_PART_LN_MARGIN);
         st->threshold[r] = t > 0.0f ? t : 0.0f;
     }
 }
 
-/* st NULL: a cold predictor that is thrown away afterwards. */
-sgc_status sgc_run_partition(sgc_partition_state *st, const sgc_job *job)
+/* Partition selection on a predictor (validated job); st NULL: a cold
+ * predictor in scratch, thrown away afterwards. */
+static sgc_status sgc_run_partition(sgc_partition_state *st, const sgc_job *job)
 {
     sgc_cands c;
     sgc_band band;
     sgc_part_cut cut;
     uint32_t iter_left = job->opt.max_iter, attempt;
-    uint32_t cap = sgc_cands_cap(job->n, job->k);
+    uint32_t cap = sgci_cands_cap(job->n, job->k);
     sgc_part_work *work = (sgc_part_work *)(void *)((uint8_t *)job->scratch +
-                                                    sgc_cands_bytes(cap));
+                                                    sgci_cands_bytes(cap));
     sgc_part_obs *obs = &work->obs;
     sgc_partition_state *next = &work->next;
     int cold;
@@ -361,8 +362,8 @@ sgc_status sgc_run_partition(sgc_partition_state *st, const sgc_job *job)
         sgc_partition_init(next);
     }
     cold = next->n != job->n;
-    sgc_cands_bind(&c, job->scratch, cap);
-    band = sgc_band_make(job->k, job->opt.tol, job->cap);
+    sgci_cands_bind(&c, job->scratch, cap);
+    band = sgci_band_make(job->k, job->opt.tol, job->cap);
     if (cold) {
         sgc_partition_init(next);
         cold_estimate(next, job->g, job->n, job->k, obs);
@@ -376,7 +377,7 @@ sgc_status sgc_run_partition(sgc_partition_state *st, const sgc_job *job)
             return SGC_E_NONFINITE;
         }
         if (obs->total >= band.lo && obs->total <= c.cap) {
-            sgc_finish(&c, &band, &iter_left, 0, job->idx, job->vals, job->count, job->info);
+            sgci_finish(&c, &band, &iter_left, 0, job->idx, job->vals, job->count, job->info);
             learn(next, obs, job->n, final_cut(&c, job->idx, *job->count), cold);
             next->reestimates += (uint32_t)(attempt > 0u || cold);
             ++next->steps;
@@ -392,8 +393,8 @@ sgc_status sgc_run_partition(sgc_partition_state *st, const sgc_job *job)
     {
         float t = next->threshold[0] < next->threshold[1] ? next->threshold[0] : next->threshold[1];
         float b = 0.5f * (next->scale[0] + next->scale[1]);
-        sgc_status s = sgc_search(job->g, job->n, &band, t, b, iter_left, 0, &c, job->idx,
-                                  job->vals, job->count, job->info);
+        sgc_status s = sgci_search(job->g, job->n, &band, t, b, iter_left, 0, &c, job->idx,
+                                   job->vals, job->count, job->info);
         if (s != SGC_OK) {
             return s;
         }
@@ -409,7 +410,7 @@ sgc_status sgc_run_partition(sgc_partition_state *st, const sgc_job *job)
     }
 }
 
-sgc_status sgc_run_partition_cold(const sgc_job *job)
+sgc_status sgci_run_partition_cold(const sgc_job *job)
 {
     return sgc_run_partition(NULL, job);
 }
@@ -428,14 +429,14 @@ sgc_status sgc_select_partition(sgc_partition_state *st, const float *g, uint32_
     if (st->magic != SGC_PART_MAGIC) {
         return SGC_E_STATE;
     }
-    s = sgc_job_check(g, n, k, opt, idx, vals, cap, count);
+    s = sgci_job_check(g, n, k, opt, idx, vals, cap, count);
     if (s != SGC_OK) {
         return s;
     }
-    s = sgc_scratch_check(scratch, scratch_bytes, sgc_partition_scratch_bytes(n, k));
+    s = sgci_scratch_check(scratch, scratch_bytes, sgci_partition_scratch_bytes(n, k));
     if (s != SGC_OK) {
         return s;
     }
-    sgc_job_init(&job, g, n, k, opt, scratch, idx, vals, cap, count, info, &local);
+    sgci_job_init(&job, g, n, k, opt, scratch, idx, vals, cap, count, info, &local);
     return sgc_run_partition(st, &job);
 }

@@ -78,7 +78,7 @@ static void sha256_block(uint32_t state[8], const uint8_t block[64])
     state[4] += e; state[5] += f; state[6] += g; state[7] += h;
 }
 
-void sgc_sha256_init(sgc_sha256_ctx *ctx)
+void sgci_sha256_init(sgc_sha256_ctx *ctx)
 {
     static const uint32_t h0[8] = {
         0x6A09E667u, 0xBB67AE85u, 0x3C6EF372u, 0xA54FF53Au,
@@ -92,7 +92,7 @@ void sgc_sha256_init(sgc_sha256_ctx *ctx)
     ctx->fill = 0;
 }
 
-void sgc_sha256_update(sgc_sha256_ctx *ctx, const uint8_t *data, size_t len)
+void sgci_sha256_update(sgc_sha256_ctx *ctx, const uint8_t *data, size_t len)
 {
     size_t i;
     for (i = 0; i < len; ++i) {
@@ -105,7 +105,7 @@ void sgc_sha256_update(sgc_sha256_ctx *ctx, const uint8_t *data, size_t len)
     ctx->total += (uint64_t)len;
 }
 
-void sgc_sha256_final(sgc_sha256_ctx *ctx, uint8_t digest[SGC_SHA256_BYTES])
+void sgci_sha256_final(sgc_sha256_ctx *ctx, uint8_t digest[SGC_SHA256_BYTES])
 {
     uint64_t bits = ctx->total * 8u;
     unsigned i;

@@ -14,8 +14,8 @@ typedef struct {
     size_t fill;     /* bytes waiting in block */
 } sgc_sha256_ctx;
 
-void sgc_sha256_init(sgc_sha256_ctx *ctx);
-void sgc_sha256_update(sgc_sha256_ctx *ctx, const uint8_t *data, size_t len);
-void sgc_sha256_final(sgc_sha256_ctx *ctx, uint8_t digest[SGC_SHA256_BYTES]);
+void sgci_sha256_init(sgc_sha256_ctx *ctx);
+void sgci_sha256_update(sgc_sha256_ctx *ctx, const uint8_t *data, size_t len);
+void sgci_sha256_final(sgc_sha256_ctx *ctx, uint8_t digest[SGC_SHA256_BYTES]);
 
 #endif /* SGC_SHA256_H */

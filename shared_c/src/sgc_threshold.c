@@ -20,19 +20,19 @@
 #define SGC_COLLECT_BLOCK 64u
 #endif
 
-uint32_t sgc_cands_cap(uint32_t n, uint32_t k)
+uint32_t sgci_cands_cap(uint32_t n, uint32_t k)
 {
     uint64_t cap = 4u * (uint64_t)k + 64u;
     return cap < n ? (uint32_t)cap : n;
 }
 
-size_t sgc_cands_bytes(uint32_t cap)
+size_t sgci_cands_bytes(uint32_t cap)
 {
     size_t b = sgc_size_mul(cap, 16u);
     return b == 0u || b > SIZE_MAX - 4u * SGC_OVER_BINS ? 0u : b + 4u * SGC_OVER_BINS;
 }
 
-void sgc_cands_bind(sgc_cands *c, void *scratch, uint32_t cap)
+void sgci_cands_bind(sgc_cands *c, void *scratch, uint32_t cap)
 {
     uint32_t *w = (uint32_t *)scratch;
     c->idx = w;
@@ -46,7 +46,7 @@ void sgc_cands_bind(sgc_cands *c, void *scratch, uint32_t cap)
     c->floor = 0u;
 }
 
-sgc_band sgc_band_make(uint32_t k, float tol, uint32_t cap)
+sgc_band sgci_band_make(uint32_t k, float tol, uint32_t cap)
 {
     sgc_band b;
     uint32_t d = (uint32_t)((float)k * tol);
@@ -56,9 +56,9 @@ sgc_band sgc_band_make(uint32_t k, float tol, uint32_t cap)
     return b;
 }
 
-float sgc_count_target(const sgc_band *band, uint32_t cap)
+float sgci_count_target(const sgc_band *band, uint32_t cap)
 {
-    return sgc_exp(0.5f * (sgc_ln((float)band->lo) + sgc_ln(0.5f * (float)cap)));
+    return sgci_exp(0.5f * (sgci_ln((float)band->lo) + sgci_ln(0.5f * (float)cap)));
 }
 
 /* Elements summed in float before joining the running total: keeps the sum's
@@ -69,8 +69,8 @@ float sgc_count_target(const sgc_band *band, uint32_t cap)
 #define SGC_SUM_BLOCK 4096u
 #define SGC_LANES 8u
 
-SGC_HOT_LOOP void sgc_sums(const float *g, uint32_t from, uint32_t to, float *sum,
-                           float *sum_abs)
+SGC_HOT_LOOP void sgci_sums(const float *g, uint32_t from, uint32_t to, float *sum,
+                            float *sum_abs)
 {
     float tot = 0.0f, tot_abs = 0.0f;
     uint32_t i = from;
@@ -101,8 +101,8 @@ SGC_HOT_LOOP void sgc_sums(const float *g, uint32_t from, uint32_t to, float *su
     *sum_abs = tot_abs;
 }
 
-SGC_HOT_LOOP uint32_t sgc_sums_added(const float *r, const float *g, uint32_t n,
-                                     float *sum, float *sum_abs)
+SGC_HOT_LOOP uint32_t sgci_sums_added(const float *r, const float *g, uint32_t n,
+                                      float *sum, float *sum_abs)
 {
     float tot = 0.0f, tot_abs = 0.0f;
     uint32_t i = 0u, bad = 0u;
@@ -158,7 +158,7 @@ static void raise_threshold(sgc_scan *s)
     for (i = 0u; i < c->cap; ++i) {
         c->tmp[i] = c->key[i];
     }
-    p = sgc_kselect(c->tmp, c->cap, c->keep - 1u);
+    p = sgci_kselect(c->tmp, c->cap, c->keep - 1u);
     for (i = 0u; i < c->cap; ++i) {
         if (c->key[i] >= p) {
             c->idx[m] = c->idx[i];
@@ -235,9 +235,9 @@ static void store_hits(const float *g, uint32_t from, uint32_t to, sgc_scan *s)
     s->cnt = cnt;
 }
 
-SGC_HOT_LOOP uint32_t sgc_collect_range(const float *g, uint32_t from, uint32_t to,
-                                        uint32_t tkey, float key_scale, sgc_cands *c,
-                                        uint32_t *total)
+SGC_HOT_LOOP uint32_t sgci_collect_range(const float *g, uint32_t from, uint32_t to,
+                                         uint32_t tkey, float key_scale, sgc_cands *c,
+                                         uint32_t *total)
 {
     sgc_scan s;
     uint32_t i = from;
@@ -270,14 +270,23 @@ SGC_HOT_LOOP uint32_t sgc_collect_range(const float *g, uint32_t from, uint32_t 
     return s.bad;
 }
 
-uint32_t sgc_collect(const float *g, uint32_t n, uint32_t tkey, sgc_cands *c)
+/* One pass over g: counts the |g[i]| keys >= tkey and stores them (key =
+ * magnitude key). When the buffer fills, the pass raises its threshold to
+ * the key of the (cap/2)-th largest candidate, drops the candidates below it
+ * and goes on at the raised threshold, so the stored candidates are always
+ * every key at or above the pass's final threshold, and at least cap/2 of
+ * them (at least k for sgci_cands_cap): a heavy tail costs no second pass.
+ * Only when ties defeat the raise (no candidate could be dropped) it counts
+ * on and bins the overflow as sgci_collect_range does. Returns the count at
+ * the final threshold, or UINT32_MAX when g holds a NaN or Inf. */
+static uint32_t sgc_collect(const float *g, uint32_t n, uint32_t tkey, sgc_cands *c)
 {
     uint32_t cnt = 0u, bad, j;
     for (j = 0u; c->over != NULL && j < SGC_OVER_BINS; ++j) {
         c->over[j] = 0u;
     }
     c->keep = c->cap / 2u;
-    bad = sgc_collect_range(g, 0u, n, tkey, 1.0f, c, &cnt);
+    bad = sgci_collect_range(g, 0u, n, tkey, 1.0f, c, &cnt);
     if ((bad & SGC_NONFINITE_FLAG) != 0u) {
         c->len = 0u;
         return UINT32_MAX;
@@ -302,7 +311,7 @@ static uint32_t interpolate(const sgc_bracket *b, float target)
     float c_hi = b->c_hi > 0u ? (float)b->c_hi : 0.5f;
     uint32_t t = b->hi;
     if (b->hi < SGC_KEY_NONFINITE && c_lo > c_hi) {
-        float f = sgc_ln(c_lo / target) / sgc_ln(c_lo / c_hi);
+        float f = sgci_ln(c_lo / target) / sgci_ln(c_lo / c_hi);
         t = sgc_key(lo + (hi - lo) * f);
     }
     return t > b->lo && t < b->hi ? t : b->lo + (b->hi - b->lo) / 2u;
@@ -341,8 +350,8 @@ static uint32_t count_at_least(const sgc_cands *c, uint32_t t)
     return cnt;
 }
 
-void sgc_finish(sgc_cands *c, const sgc_band *band, uint32_t *iter_left, int exact_only,
-                uint32_t *idx, float *vals, uint32_t *count, sgc_select_info *info)
+void sgci_finish(sgc_cands *c, const sgc_band *band, uint32_t *iter_left, int exact_only,
+                 uint32_t *idx, float *vals, uint32_t *count, sgc_select_info *info)
 {
     uint32_t m = c->len, i, p, gt;
     if (m <= band->hi) {
@@ -375,7 +384,7 @@ void sgc_finish(sgc_cands *c, const sgc_band *band, uint32_t *iter_left, int exa
             uint32_t t, cnt;
             if (b.c_hi == 0u) {
                 /* only the lower end counted: step along the fitted tail */
-                t = sgc_key(sgc_u2f(b.lo) + beta * sgc_ln((float)b.c_lo / target));
+                t = sgc_key(sgc_u2f(b.lo) + beta * sgci_ln((float)b.c_lo / target));
                 t = t > b.lo && t < b.hi ? t : interpolate(&b, target);
             } else {
                 t = interpolate(&b, target);
@@ -401,12 +410,12 @@ void sgc_finish(sgc_cands *c, const sgc_band *band, uint32_t *iter_left, int exa
     for (i = 0u; i < m; ++i) {
         c->tmp[i] = c->key[i];
     }
-    p = sgc_kselect(c->tmp, m, band->k - 1u);
+    p = sgci_kselect(c->tmp, m, band->k - 1u);
     gt = 0u;
     for (i = 0u; i + 1u < band->k; ++i) {
         gt += (uint32_t)(c->tmp[i] > p);
     }
-    info->exact = 1u;
+    info->exact = true;
     emit(c, p, band->k - gt, idx, vals, count, info);
 }
 
@@ -448,7 +457,7 @@ static void narrow_by_histogram(sgc_cands *c, uint32_t t, uint32_t cnt, const sg
 static uint32_t next_threshold(sgc_cands *c, uint32_t t, uint32_t cnt, const sgc_band *band,
                                float slope, sgc_bracket *b)
 {
-    float target = sgc_count_target(band, c->cap);
+    float target = sgci_count_target(band, c->cap);
     if (cnt > c->cap) {
         narrow_by_histogram(c, t, cnt, band, b);
         if (b->hi >= SGC_KEY_NONFINITE || b->hi - b->lo > (1u << SGC_OVER_SHIFT)) {
@@ -463,15 +472,15 @@ static uint32_t next_threshold(sgc_cands *c, uint32_t t, uint32_t cnt, const sgc
          * (DGC's factor 0.7 without a model), at most to a quarter */
         float tf = sgc_u2f(t), nf;
         float have = cnt > 0u ? (float)cnt : 0.5f;
-        nf = slope > 0.0f ? tf + slope * sgc_ln(have / target) : tf * 0.7f;
+        nf = slope > 0.0f ? tf + slope * sgci_ln(have / target) : tf * 0.7f;
         nf = nf > 0.25f * tf ? nf : 0.25f * tf;
         return nf > 0.0f && sgc_key(nf) < t ? sgc_key(nf) : t / 2u;
     }
     return interpolate(b, target);
 }
 
-uint32_t sgc_emit_top(const float *g, uint32_t n, uint32_t k, uint32_t p, uint32_t ties,
-                      uint32_t *idx, float *vals)
+uint32_t sgci_emit_top(const float *g, uint32_t n, uint32_t k, uint32_t p, uint32_t ties,
+                       uint32_t *idx, float *vals)
 {
     uint32_t i, m = 0u;
     for (i = 0u; i < n && m < k; ++i) {
@@ -507,16 +516,16 @@ static void exact_by_bits(const float *g, uint32_t n, uint32_t k, uint32_t lo_t,
         }
     }
     ties = k - cnt_hi; /* how many of key lo_t to take: at least one */
-    m = sgc_emit_top(g, n, k, lo_t, ties, idx, vals);
+    m = sgci_emit_top(g, n, k, lo_t, ties, idx, vals);
     ++info->passes;
-    info->exact = 1u;
+    info->exact = true;
     info->threshold = sgc_u2f(lo_t);
     *count = m;
 }
 
-sgc_status sgc_search(const float *g, uint32_t n, const sgc_band *band, float guess,
-                      float slope, uint32_t max_iter, int exact_only, sgc_cands *c,
-                      uint32_t *idx, float *vals, uint32_t *count, sgc_select_info *info)
+sgc_status sgci_search(const float *g, uint32_t n, const sgc_band *band, float guess,
+                       float slope, uint32_t max_iter, int exact_only, sgc_cands *c,
+                       uint32_t *idx, float *vals, uint32_t *count, sgc_select_info *info)
 {
     sgc_bracket b;
     uint32_t iter_left = max_iter;
@@ -535,7 +544,7 @@ sgc_status sgc_search(const float *g, uint32_t n, const sgc_band *band, float gu
             return SGC_E_NONFINITE;
         }
         if (cnt >= band->lo && cnt <= c->cap) {
-            sgc_finish(c, band, &iter_left, exact_only, idx, vals, count, info);
+            sgci_finish(c, band, &iter_left, exact_only, idx, vals, count, info);
             return SGC_OK;
         }
         if (cnt < band->lo) {

@@ -31,7 +31,7 @@ static inline float tu_laplace(float b)
 {
     float u = tu_uniform() - 0.5f;
     float a = u < 0.0f ? -u : u;
-    float x = -b * sgc_ln(1.0f - 2.0f * a);
+    float x = -b * sgci_ln(1.0f - 2.0f * a);
     return u < 0.0f ? -x : x;
 }
 

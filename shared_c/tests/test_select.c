@@ -116,6 +116,52 @@ static void random_matches_the_reference_indices(void)
     }
 }
 
+/* A random-k selection needs no indices on the wire: a STRATIFIED frame
+ * carrying the selector's seed decodes to the selected positions and values.
+ * Seeds above 32 bits included: both sides take the whole 64-bit seed. */
+static void a_random_selection_travels_as_its_seed(void)
+{
+    static const uint64_t seeds[] = {0u, 1u, 0xDEADBEEFu, UINT64_C(0x100000000),
+                                     UINT64_C(0x0123456789ABCDEF), UINT64_MAX};
+    static const uint32_t sizes[][2] = {{1u, 1u}, {10u, 10u}, {999u, 333u}, {20000u, 200u}};
+    static uint8_t frame[4096];
+    static uint32_t idx_rx[MAX_N];
+    static float val_rx[MAX_N];
+    uint32_t s, z, j, count;
+    for (z = 0u; z < sizeof sizes / sizeof sizes[0]; ++z) {
+        uint32_t n = sizes[z][0], k = sizes[z][1];
+        tu_fill_laplace(g_buf, n, 1.0f);
+        for (s = 0u; s < sizeof seeds / sizeof seeds[0]; ++s) {
+            sgc_select_options opt;
+            sgc_frame_header fields;
+            sgc_frame_view view;
+            size_t len = 0u;
+            sgc_select_options_init(&opt);
+            opt.seed = seeds[s];
+            CHECK_EQ_INT(run(SGC_SELECT_RANDOM, n, k, &opt, &count, NULL), SGC_OK);
+            CHECK_EQ_INT(count, k);
+            memset(&fields, 0, sizeof fields);
+            fields.msg_type = SGC_MSG_SPARSE_UPDATE;
+            fields.segment_count = 1u;
+            CHECK(sgc_frame_size_bound(n, k, SGC_VAL_FP32) <= sizeof frame);
+            CHECK_EQ_INT(sgc_frame_encode_stratified(&fields, n, k, seeds[s], val_buf,
+                                                     SGC_VAL_FP32, NULL, 0u, frame,
+                                                     sizeof frame, &len), SGC_OK);
+            CHECK_EQ_INT(sgc_frame_parse(frame, len, NULL, 0u, &view), SGC_OK);
+            CHECK(view.seed == seeds[s]);
+            CHECK_EQ_INT(sgc_frame_decode(&view, idx_rx, val_rx, MAX_N), SGC_OK);
+            for (j = 0u; j < k; ++j) {
+                CHECK_EQ_INT(idx_rx[j], idx_buf[j]);
+            }
+            CHECK(memcmp(val_rx, val_buf, k * sizeof val_rx[0]) == 0);
+            CHECK_EQ_INT(sgc_stratified_indices(seeds[s], n, k, idx_rx), SGC_OK);
+            CHECK(memcmp(idx_rx, idx_buf, k * sizeof idx_rx[0]) == 0);
+            CHECK_EQ_INT(sgc_random_indices(seeds[s], n, k, idx_rx, MAX_N), SGC_OK);
+            CHECK(memcmp(idx_rx, idx_buf, k * sizeof idx_rx[0]) == 0);
+        }
+    }
+}
+
 static void laplace_makes_two_passes_on_laplace_gradients(void)
 {
     uint32_t count, n = 20000u, k = 20u, trial, two = 0u;
@@ -332,7 +378,7 @@ static void kselect_agrees_with_counting_on_random_keys(void)
         }
         j = tu_next() % m;
         memcpy(scratch, keys, m * sizeof keys[0]);
-        p = sgc_kselect(scratch, m, j);
+        p = sgci_kselect(scratch, m, j);
         above = equal = 0u;
         for (i = 0u; i < m; ++i) {
             above += (uint32_t)(keys[i] > p);
@@ -351,16 +397,16 @@ static int close_to(float got, double want, double tol)
 
 static void ln_and_exp_match_reference_values(void)
 {
-    CHECK(close_to(sgc_ln(2.0f), 0.69314718055994531, 1e-6));
-    CHECK(close_to(sgc_ln(1.0f), 0.0, 1e-7));
-    CHECK(close_to(sgc_ln(1.0e-8f), -18.420680750029838, 1e-6));
-    CHECK(close_to(sgc_ln(3.0e38f), 88.59684582427442, 4e-6));
-    CHECK(close_to(sgc_ln(1.0e-45f), -103.27892990343184, 1e-4)); /* 2^-149, subnormal */
-    CHECK(close_to(sgc_exp(1.0f), 2.7182818284590452, 1e-6));
-    CHECK(close_to(sgc_exp(-10.0f) * 1e4f, 0.45399929762484854, 1e-6));
-    CHECK(close_to(sgc_exp(20.0f) * 1e-8f, 4.8516519540979028, 5e-6));
-    CHECK(sgc_exp(-100.0f) == 0.0f);
-    CHECK(sgc_floor(-1.5f) == -2.0f && sgc_floor(2.0f) == 2.0f && sgc_floor(0.25f) == 0.0f);
+    CHECK(close_to(sgci_ln(2.0f), 0.69314718055994531, 1e-6));
+    CHECK(close_to(sgci_ln(1.0f), 0.0, 1e-7));
+    CHECK(close_to(sgci_ln(1.0e-8f), -18.420680750029838, 1e-6));
+    CHECK(close_to(sgci_ln(3.0e38f), 88.59684582427442, 4e-6));
+    CHECK(close_to(sgci_ln(1.0e-45f), -103.27892990343184, 1e-4)); /* 2^-149, subnormal */
+    CHECK(close_to(sgci_exp(1.0f), 2.7182818284590452, 1e-6));
+    CHECK(close_to(sgci_exp(-10.0f) * 1e4f, 0.45399929762484854, 1e-6));
+    CHECK(close_to(sgci_exp(20.0f) * 1e-8f, 4.8516519540979028, 5e-6));
+    CHECK(sgci_exp(-100.0f) == 0.0f);
+    CHECK(sgci_floor(-1.5f) == -2.0f && sgci_floor(2.0f) == 2.0f && sgci_floor(0.25f) == 0.0f);
 }
 
 int main(void)
@@ -369,6 +415,7 @@ int main(void)
     RUN(approximate_selectors_land_within_tolerance_on_every_vector);
     RUN(approximate_selectors_capture_the_exact_top_k_norm);
     RUN(random_matches_the_reference_indices);
+    RUN(a_random_selection_travels_as_its_seed);
     RUN(laplace_makes_two_passes_on_laplace_gradients);
     RUN(a_heavy_tail_still_costs_laplace_two_passes);
     RUN(iteration_cap_forces_an_exact_finish);

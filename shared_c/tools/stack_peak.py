@@ -2,11 +2,11 @@
 
 Reads the call graphs GCC writes with ``-fcallgraph-info=su`` (one ``.ci``
 file per object: a node per function with its frame size, an edge per call)
-and reports, for every exported ``sgc_`` function, the largest sum of frames
-along any call path from it. Calls through a pointer (the selector registry)
-are taken to reach any function named ``sgc_run_*``, the only functions the
-core calls that way. Recursion does not occur in the core; a cycle would be
-reported as an error.
+and reports, for every ``sgc_`` function, the largest sum of frames along
+any call path from it (internal functions are ``sgci_`` or static). Calls
+through a pointer (the selector registry) are taken to reach any function
+named ``sgci_run_*``, the only functions the core calls that way. Recursion
+does not occur in the core; a cycle would be reported as an error.
 
 Usage: python3 stack_peak.py DIR  (prints ``peak_bytes function`` lines and a
 final ``max`` line)
@@ -33,7 +33,7 @@ def load(folder: Path) -> tuple[dict[str, int], dict[str, set[str]]]:
                 frames[name] = max(frames.get(name, 0), int(m.group(1)))
         for src, dst in EDGE.findall(text):
             calls.setdefault(src, set()).add(dst)
-    runners = {f for f in frames if f.startswith("sgc_run_")}
+    runners = {f for f in frames if f.startswith("sgci_run_")}
     for src, dsts in calls.items():
         if any(d.startswith("__indirect_call") for d in dsts):
             dsts |= runners
@@ -57,7 +57,7 @@ def peak(fn: str, frames: dict[str, int], calls: dict[str, set[str]],
 def main() -> None:
     frames, calls = load(Path(sys.argv[1]))
     memo: dict[str, int] = {}
-    public = sorted(f for f in frames if f.startswith("sgc_") and not f.startswith("sgc_run_"))
+    public = sorted(f for f in frames if f.startswith("sgc_"))
     best = 0
     for fn in public:
         p = peak(fn, frames, calls, memo, set())

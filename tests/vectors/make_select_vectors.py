@@ -25,7 +25,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 F32 = np.float32
-M32 = 0xFFFFFFFF
+M64 = 0xFFFFFFFFFFFFFFFF
 
 
 def bits(a: np.ndarray) -> list[str]:
@@ -59,13 +59,14 @@ def select_cases() -> list[dict]:
 
 
 def rng_stream(seed: int):
-    state = seed & M32
+    """SplitMix64 from a 64-bit seed (docs/PROTOCOL.md 4.3)."""
+    state = seed & M64
     while True:
-        state = (state + 0x9E3779B9) & M32
+        state = (state + 0x9E3779B97F4A7C15) & M64
         z = state
-        z = ((z ^ (z >> 16)) * 0x85EBCA6B) & M32
-        z = ((z ^ (z >> 13)) * 0xC2B2AE35) & M32
-        yield z ^ (z >> 16)
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        yield z ^ (z >> 31)
 
 
 def random_indices(seed: int, n: int, k: int) -> list[int]:
@@ -73,7 +74,7 @@ def random_indices(seed: int, n: int, k: int) -> list[int]:
     out = []
     for j in range(k):
         lo, hi = j * n // k, (j + 1) * n // k
-        out.append(lo + ((next(stream) * (hi - lo)) >> 32))
+        out.append(lo + next(stream) % (hi - lo))
     return out
 
 
@@ -182,7 +183,8 @@ def to_header(doc: dict) -> str:
            "#ifndef SELECT_VECTORS_H", "#define SELECT_VECTORS_H", "", "#include <stdint.h>", ""]
     out.append("typedef struct { const char *name; uint32_t n, k; const uint32_t *g; "
                "const uint32_t *topk; } select_vector;")
-    out.append("typedef struct { uint32_t seed, n, k; const uint32_t *indices; } random_vector;")
+    out.append("typedef struct { uint64_t seed; uint32_t n, k; const uint32_t *indices; } "
+               "random_vector;")
     out.append("typedef struct { const char *name; uint32_t code, k; const uint32_t *values; "
                "const uint8_t *payload; uint32_t payload_len; uint32_t scale; "
                "const uint32_t *decoded; } quant_vector;\n")
@@ -197,7 +199,7 @@ def to_header(doc: dict) -> str:
         out.append(c_array("uint32_t", f"rv{i}", [f"{x}u" for x in c["indices"]]))
     out.append("static const random_vector random_vectors[] = {")
     for i, c in enumerate(doc["random"]):
-        out.append(f'    {{0x{c["seed"]:08x}u, {c["n"]}u, {c["k"]}u, rv{i}}},')
+        out.append(f'    {{UINT64_C(0x{c["seed"]:016x}), {c["n"]}u, {c["k"]}u, rv{i}}},')
     out.append("};\n")
     for i, c in enumerate(doc["quant"]):
         out.append(c_array("uint32_t", f"qv{i}_values", c["values"]))

@@ -25,13 +25,13 @@ typedef enum {
 typedef struct {
     float tol;
     uint32_t max_iter;
-    uint32_t seed;
+    uint64_t seed;
 } sgc_select_options;
 
 typedef struct {
     uint32_t passes;
     uint32_t iterations;
-    uint32_t exact;
+    bool exact;
     float threshold;
 } sgc_select_info;
 
@@ -41,7 +41,7 @@ sgc_status sgc_select(sgc_method method, const float *g, uint32_t n, uint32_t k,
                       const sgc_select_options *opt, void *scratch, size_t scratch_bytes,
                       uint32_t *idx, float *vals, uint32_t cap, uint32_t *count,
                       sgc_select_info *info);
-sgc_status sgc_random_indices(uint32_t seed, uint32_t n, uint32_t k, uint32_t *idx,
+sgc_status sgc_random_indices(uint64_t seed, uint32_t n, uint32_t k, uint32_t *idx,
                               uint32_t cap);
 
 #define SGC_PARTITION_BLOCKS ...
@@ -66,7 +66,7 @@ typedef struct {
     float density;
     uint32_t warmup_steps;
     float momentum;
-    uint32_t momentum_masking;
+    bool momentum_masking;
     sgc_select_options select;
 } sgc_residual_config;
 void sgc_residual_config_init(sgc_residual_config *cfg);

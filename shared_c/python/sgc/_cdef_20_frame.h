@@ -58,7 +58,7 @@ typedef struct {
     uint32_t index_bytes;
     uint32_t value_bytes;
     uint64_t seed;
-    int authenticated;
+    bool authenticated;
     ...;
 } sgc_frame_view;
 

@@ -44,6 +44,7 @@ CODINGS: dict[str, int] = {
 }
 
 _U32_MAX = 0xFFFFFFFF
+_U64_MAX = 0xFFFFFFFFFFFFFFFF
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def _options(tol: float, max_iter: int | None, seed: int) -> Any:
         opt.tol = float(tol)
         if max_iter is not None:
             opt.max_iter = int(max_iter)
-        opt.seed = int(seed) & _U32_MAX
+        opt.seed = int(seed) & _U64_MAX
     except (OverflowError, TypeError, ValueError) as exc:
         raise ArgumentError(f"{message(lib.SGC_E_OPTION)}: {exc}", lib.SGC_E_OPTION) from None
     return opt
@@ -202,8 +203,10 @@ def select(g: Any, k: int, method: str = "laplace", tol: float = 0.05, seed: int
         at or above a magnitude threshold, so the exact top-k is always among
         them).
     seed : int
-        Seed of ``random`` (the receiver regenerates the indices with
-        :func:`random_indices`) and of ``dgc``'s sampling.
+        64-bit seed (taken mod 2**64) of ``random`` and of ``dgc``'s sampling.
+        The receiver regenerates the ``random`` indices with
+        :func:`random_indices`, or from a frame made by ``encode_random_k``
+        with the same seed.
     max_iter : int, optional
         Cap on threshold refinements before an exact finish (C default if None).
 
@@ -230,7 +233,7 @@ def random_indices(seed: int, n: int, k: int) -> np.ndarray:
         check(lib.SGC_E_N, f"n={n}")
     k = _check_k(k, int(n))
     idx = np.empty(k, dtype=np.uint32)
-    check(lib.sgc_random_indices(int(seed) & _U32_MAX, int(n), k,
+    check(lib.sgc_random_indices(int(seed) & _U64_MAX, int(n), k,
                                  ffi.from_buffer("uint32_t[]", idx), k), "random_indices")
     return idx
 
@@ -333,7 +336,7 @@ class Residual:
             cfg.density = float(density)
             cfg.momentum = float(momentum)
             cfg.warmup_steps = int(warmup_steps)
-            cfg.momentum_masking = 1 if momentum_masking else 0
+            cfg.momentum_masking = bool(momentum_masking)
             cfg.select = _options(tol, max_iter, seed)[0]
             n = int(n)
             if not 0 < n <= lib.SGC_MAX_N:

@@ -27,16 +27,16 @@ import numpy as np
 
 import sgc
 
-from sparrow.agent import control
-from sparrow.agent.config import BrokerConfig
-from sparrow.agent.datasets import load, partition
-from sparrow.agent.modelspec import get_spec
-from sparrow.agent.transport import Topics, Transport
+from sparrow.common import control
+from sparrow.common.config import BrokerConfig
+from sparrow.common.datasets import load, partition
+from sparrow.common.modelspec import get_spec
+from sparrow.common.transport import Topics, Transport
+from sparrow.host.lab.scripts import ROOT, load_script
 
 __all__ = ["FleetConfig", "FleetResult", "UploadCounter", "prepare_micropython_node", "run_fleet",
            "start_micropython_node"]
 
-ROOT = Path(__file__).resolve().parents[1]
 MP_DIR = ROOT / "agent" / "mp"
 MICROPYTHON = str(Path(sys.executable).parent / "micropython")
 #: Heap of a MicroPython node (an ESP32 with PSRAM has 2-4 MB).
@@ -46,18 +46,11 @@ WATCH_SHARES = 10
 
 
 def _firmware_tools() -> Any:
-    tools = str(ROOT / "firmware" / "tools")
-    if tools not in sys.path:
-        sys.path.insert(0, tools)
-    import qemu
-    return qemu
+    return load_script("firmware/tools/qemu.py")
 
 
 def _shard_file() -> Any:
-    if str(MP_DIR) not in sys.path:
-        sys.path.append(str(MP_DIR))
-    import shard_file
-    return shard_file
+    return load_script("agent/mp/shard_file.py")
 
 
 @dataclass(frozen=True)
@@ -207,7 +200,7 @@ def _last_json_line(path: Path) -> dict[str, Any]:
 
 
 def _start_gateway(broker: BrokerConfig, urls: list[str], log: IO[bytes]) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "sparrow.agent.gateway_cli", "-v", "--broker-host", broker.host,
+    command = [sys.executable, "-m", "sparrow.common.cli", "gateway", "-v", "--broker-host", broker.host,
                "--broker-port", str(broker.port), "--broker-job", broker.job,
                "--broker-keepalive-s", str(broker.keepalive_s)]
     for url in urls:
@@ -236,7 +229,7 @@ def run_fleet(config: FleetConfig, broker: BrokerConfig, workdir: Path) -> Fleet
     import torch
 
     from sparrow.host.config import HostConfig
-    from sparrow.host.demo import start_agents, stop_processes
+    from sparrow.host.lab.processes import start_agents, stop_processes
     from sparrow.host.server import Host
     from sparrow.host.torch_model import build_torch_model, evaluate
 

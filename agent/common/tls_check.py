@@ -3,7 +3,7 @@
 The MQTT client retries a failed TLS handshake quietly (the SSL error is not
 handed to the application), so a node with a wrong CA file or a missing
 client certificate would only see "no connection". When a connection
-times out, :class:`~sparrow.agent.transport.Transport` calls
+times out, :class:`~sparrow.common.transport.Transport` calls
 :func:`tls_problem`, which makes one handshake of its own with the same
 files and reports what the TLS layer said.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 import ssl
 
-from sparrow.agent.config import BrokerConfig
+from sparrow.common.config import BrokerConfig
 
 __all__ = ["tls_problem"]
 

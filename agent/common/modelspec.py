@@ -35,6 +35,7 @@ __all__ = [
     "LayerKind",
     "ModelSpec",
     "MODELS",
+    "check_params",
     "get_spec",
     "init_params",
 ]
@@ -546,3 +547,15 @@ def init_params(spec: ModelSpec, seed: int = 0) -> np.ndarray:
         u = _uniform01(int(seed), where.start, where.stop - where.start)
         flat[where] = ((2.0 * u - 1.0) * bound).astype(np.float32)
     return flat
+
+
+def check_params(spec: ModelSpec, params: np.ndarray) -> np.ndarray:
+    """``params`` as a contiguous float32 flat vector of the spec's size; ValueError otherwise."""
+    params = np.asarray(params)
+    if params.ndim != 1 or params.size != spec.num_params:
+        raise ValueError(
+            f"{spec.name}: params must be a flat vector of {spec.num_params} values, got shape {params.shape}"
+        )
+    if not np.issubdtype(params.dtype, np.floating):
+        raise ValueError(f"{spec.name}: params must be floating point, got {params.dtype}")
+    return np.ascontiguousarray(params, dtype=np.float32)

@@ -1,6 +1,6 @@
 """The wire form of the host's global-support summary (aggregation-aware selection).
 
-Aggregation-aware selection (Wang, Liu, Wu, ICNCC 2018; DESIGN.md method 4)
+Aggregation-aware selection (Wang, Liu, Wu, ICNCC 2018; docs/design.md method 4)
 needs every node to know where the last aggregate was. After each round the
 host publishes a small frame: the ``size`` coordinates of the aggregate with
 the largest magnitude, each with its *popularity*, the share of the round's

@@ -8,22 +8,17 @@ with the model, and publishes models and round pointers when told.
 from __future__ import annotations
 
 import queue
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import sgc
 
-from sparrow.agent import control
-from sparrow.agent.config import BrokerConfig
-from sparrow.agent.transport import ONLINE, Topics, Transport
+from sparrow.common import control
+from sparrow.common.config import BrokerConfig
+from sparrow.common.transport import ONLINE, Topics, Transport
 
-FIRMWARE_TOOLS = Path(__file__).resolve().parents[1] / "firmware" / "tools"
-if str(FIRMWARE_TOOLS) not in sys.path:
-    sys.path.insert(0, str(FIRMWARE_TOOLS))
 
 import qemu  # noqa: E402  (firmware/tools: runs the boards)
 

@@ -32,8 +32,8 @@ from paho.mqtt.properties import Properties
 
 import sgc
 
-from sparrow.agent.config import BrokerConfig
-from sparrow.agent.tls_check import tls_problem
+from sparrow.common.config import BrokerConfig
+from sparrow.common.tls_check import tls_problem
 
 __all__ = ["ONLINE", "OFFLINE", "Topics", "Transport"]
 
@@ -204,7 +204,7 @@ class Transport:
             broker's reason code when the broker refused the CONNECT (bad
             user name or password, not authorized), also kept in
             ``refusal``, or what a TLS handshake of its own reported
-            (``agent/tls_check.py``: untrusted broker certificate, missing
+            (``agent/common/tls_check.py``: untrusted broker certificate, missing
             client certificate).
         """
         props = Properties(PacketTypes.CONNECT)

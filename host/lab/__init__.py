@@ -1,0 +1,5 @@
+"""``sparrow.host.lab``: harness for demos, benches and tests.
+
+Starts and stops processes and whole fleets; never used by a deployed host
+or node.
+"""

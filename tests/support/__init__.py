@@ -1,0 +1,1 @@
+"""Helpers the tests share: certificates, processes, brokers (never product code)."""
