@@ -40,7 +40,8 @@ class SingleUpload:
         """Loss of the last round's first batch."""
         return self.mode.last_loss
 
-    def subscriptions(self, topics: Topics) -> list[tuple[str, int]]:
+    @staticmethod
+    def subscriptions(topics: Topics) -> list[tuple[str, int]]:
         """The broadcast model."""
         return [(topics.model, 1)]
 

@@ -32,8 +32,20 @@ class AgentConfig:
         last topic level of its update and status topics).
     dataset : str
         Data set name for ``agent.datasets.load``.
+    data : str
+        The node's own training data: a path (``data.npz`` with arrays
+        ``x`` and ``y``; ``data.csv`` with a header row and a label column;
+        a folder of ``<class>.npy`` files) or ``module:function`` /
+        ``path/to/file.py:function`` returning ``(x_batch, y_batch)`` pairs
+        (read once at start, up to ``data_sources.STREAM_MAX_SAMPLES``
+        samples). Empty: the bundled ``dataset``, cut by the partition
+        settings below (docs/own-job.md).
+    label_column : str
+        The column of a CSV ``data`` file that holds the class ids.
     model : str
-        Model name for ``agent.modelspec.get_spec``; must match the host's.
+        Empty (the default): learn the model from the host's retained
+        description. Or a registered model name or a description file
+        (``.json``/``.toml``), which must then be the host's model.
     num_nodes, node_index : int
         The partition is cut into ``num_nodes`` shares; this node holds
         share ``node_index``.
@@ -87,7 +99,9 @@ class AgentConfig:
 
     device_id: int = 1
     dataset: str = "digits"
-    model: str = "mlp_digits"
+    data: str = ""
+    label_column: str = "label"
+    model: str = ""
     num_nodes: int = 1
     node_index: int = 0
     partition: str = choice("iid", SCHEMES)
@@ -117,7 +131,10 @@ class AgentConfig:
         int_at_least("agent.device_id", self.device_id, 0)
         require(self.device_id < 2**16, f"agent.device_id must be < 65536, got {self.device_id}")
         require(isinstance(self.dataset, str) and bool(self.dataset), "agent.dataset must be a name")
-        require(isinstance(self.model, str) and bool(self.model), "agent.model must be a name")
+        require(isinstance(self.data, str), f"agent.data must be a path or module:function, got {self.data!r}")
+        require(isinstance(self.label_column, str) and bool(self.label_column),
+                f"agent.label_column must be a column name, got {self.label_column!r}")
+        require(isinstance(self.model, str), "agent.model must be a name, a file or empty")
         int_at_least("agent.num_nodes", self.num_nodes, 1)
         int_at_least("agent.node_index", self.node_index, 0)
         require(self.node_index < self.num_nodes,

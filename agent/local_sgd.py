@@ -25,7 +25,7 @@ import sgc
 
 from sparrow.agent.compressor import Compressor
 from sparrow.common.modelspec import ModelSpec
-from sparrow.agent.npmodel import loss_and_grad
+from sparrow.agent.npmodel import dropout_rng, loss_and_grad
 
 __all__ = ["LocalRound", "LocalSGD", "local_train", "steps_in_round"]
 
@@ -53,7 +53,8 @@ def steps_in_round(rnd: int, local_steps: int, warmup_rounds: int) -> int:
 
 
 def local_train(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndarray, steps: int,
-                lr: float, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+                lr: float, batch_size: int, rng: np.random.Generator, *,
+                dropout: np.random.Generator | None = None) -> tuple[np.ndarray, float]:
     """Run ``steps`` plain SGD steps from ``params`` on one shard.
 
     Parameters
@@ -74,6 +75,10 @@ def local_train(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndarra
     rng : np.random.Generator
         Source of the mini-batches (seed it per node and round so a round's
         work is reproducible).
+    dropout : np.random.Generator, optional
+        Source of the dropout masks of every step (training: dropout is
+        always active here). None draws them from ``rng`` too; a separate
+        generator keeps the mini-batch sequence independent of the masks.
 
     Returns
     -------
@@ -99,9 +104,10 @@ def local_train(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndarra
     step_lr = np.float32(lr)
     size = min(int(batch_size), int(y.size))
     losses = 0.0
+    masks = rng if dropout is None else dropout
     for _ in range(int(steps)):
         pick = rng.choice(y.size, size=size, replace=False)
-        loss, grad = loss_and_grad(spec, current, x[pick], y[pick])
+        loss, grad = loss_and_grad(spec, current, x[pick], y[pick], rng=masks)
         current -= step_lr * grad
         losses += loss
     return current - start, losses / int(steps)
@@ -149,7 +155,8 @@ class LocalSGD:
     batch_size : int
         Mini-batch size.
     seed : int
-        Seed of the mini-batch draws (mixed with the device id and round).
+        Seed of the mini-batch draws and dropout masks (mixed with the
+        device id and round).
     device_id : int
         This node's id (seeds and frame header).
     """
@@ -177,7 +184,8 @@ class LocalSGD:
         steps = steps_in_round(rnd, self.local_steps, self.warmup_rounds)
         rng = np.random.default_rng([self.seed, self.device_id, rnd])
         delta, loss = local_train(self.spec, params, self.x, self.y, steps, self.lr,
-                                  batch_size or self.batch_size, rng)
+                                  batch_size or self.batch_size, rng,
+                                  dropout=dropout_rng(self.seed, self.device_id, rnd))
         indices, values = self.compressor.compress(delta)
         return LocalRound(np.asarray(indices, dtype=np.uint32), np.asarray(values, dtype=np.float32), steps, loss)
 

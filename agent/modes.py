@@ -14,7 +14,7 @@ import numpy as np
 import sgc
 
 from sparrow.agent.local_sgd import LocalSGD
-from sparrow.agent.npmodel import loss_and_grad
+from sparrow.agent.npmodel import dropout_rng, loss_and_grad
 from sparrow.agent.selections import build_compressor
 from sparrow.common.datasets import round_batch
 
@@ -60,7 +60,8 @@ class GradientMode:
     def frame(self, params: np.ndarray, rnd: int, batch_size: int, seq: int) -> bytes:
         node, config = self.node, self.node.config
         pick = round_batch(node.y.size, batch_size, config.seed, config.device_id, rnd)
-        loss, grad = loss_and_grad(node.spec, params, node.x[pick], node.y[pick])
+        loss, grad = loss_and_grad(node.spec, params, node.x[pick], node.y[pick],
+                                   rng=dropout_rng(config.seed, config.device_id, rnd))
         self.last_loss = float(loss)
         indices, values = self.compressor.compress(np.ascontiguousarray(grad, dtype=np.float32))
         return sgc.encode_sparse(node.spec.num_params, indices, values, value_coding=config.value_coding,

@@ -2,6 +2,12 @@
 
 The agent needs numpy, paho-mqtt and ``sgc``; no PyTorch. Its loop:
 
+0. the model description: from ``--model`` (a registered name or a
+   description file), or else learnt from the host's retained description
+   on ``sparrow/<job>/spec``; its data is checked against it before the
+   first round, and a round whose pointer carries another description's
+   hash is not trained (a node that learnt the model from the host waits for
+   the new description; one given ``--model`` stops with a clear error);
 1. on connect: HELLO (how many samples it holds) and, while it has no
    model, RESYNC;
 2. model frames go to its :class:`ModelReplica` (a dense model replaces the
@@ -33,11 +39,14 @@ import sgc
 from sparrow.agent.comms import COMMS
 from sparrow.agent.compressor import Compressor
 from sparrow.agent.config import AgentConfig
+from sparrow.agent.data import node_data
 from sparrow.agent.replica import ModelReplica
 from sparrow.common import control
 from sparrow.common.config import BrokerConfig
-from sparrow.common.datasets import load, partition, round_batch
-from sparrow.common.modelspec import get_spec
+from sparrow.common.data_sources import check_against_spec
+from sparrow.common.datasets import round_batch
+from sparrow.common.modelspec import ModelSpec, resolve_spec
+from sparrow.common.spec_wire import decode_spec, encode_spec, spec_hash
 from sparrow.common.support import decode_summary
 from sparrow.common.transport import ONLINE, Topics, Transport
 
@@ -60,16 +69,18 @@ class Agent:
     def __init__(self, config: AgentConfig, broker: BrokerConfig) -> None:
         self.config = config
         self.topics = Topics(broker.job)
-        data = load(config.dataset)
-        shares = partition(data, config.num_nodes, config.partition, config.alpha, config.partition_seed)
-        mine = shares[config.node_index]
-        self.x = data.x_train[mine]
-        self.y = data.y_train[mine]
-        self.spec = get_spec(config.model, data.num_classes)
-        self.n = self.spec.num_params
-        self.replica = ModelReplica(self.n, self._ask_resync)
+        self.x, self.y, self.num_classes = node_data(config)
+        self.source = config.data or f"{config.dataset} share {config.node_index} of {config.num_nodes}"
         self.events: queue.Queue[tuple[str, str, Any]] = queue.Queue()
-        self.upload = COMMS[config.comm](self)
+        self.spec: ModelSpec | None = None
+        self.spec_hash = 0
+        self.n = 0
+        self.replica = ModelReplica(None, self._ask_resync)
+        self.upload: Any = None
+        self.failure: str | None = None
+        self.connected = False
+        if config.model:
+            self._adopt(resolve_spec(config.model, self.num_classes))
         self.pending: tuple[int, control.RoundOpen] | None = None
         self.answered_round = 0
         self.cached_frames: list[bytes] = []
@@ -80,14 +91,45 @@ class Agent:
         me = config.device_id
         self.transport = Transport(
             broker, client_id=f"sparrow-{broker.job}-agent-{me}", status_name=str(me),
-            subscriptions=self.upload.subscriptions(self.topics)
-            + [(self.topics.sync(me), 1), (self.topics.round, 1), (self.topics.ack(me), 0)]
+            subscriptions=COMMS[config.comm].subscriptions(self.topics)
+            + [(self.topics.spec, 1), (self.topics.sync(me), 1), (self.topics.round, 1), (self.topics.ack(me), 0)]
             + ([(self.topics.support, 1)] if config.selection == "aware" else []),
             on_frame=self._on_network_frame,
             on_text=lambda t, p: self.events.put(("host", t, p)),
             on_error=lambda t, e: self.events.put(("error", t, e)),
             on_connected=lambda present: self.events.put(("connected", "", present)),
         )
+
+    # -- the model description --------------------------------------------------------
+
+    def _adopt(self, spec: ModelSpec) -> None:
+        """Take ``spec`` as the model: check the data against it, build the replica and the upload."""
+        self.x = check_against_spec(self.x, self.y, spec.input_shape, spec.num_classes, self.source)
+        self.spec = spec
+        self.spec_hash = spec_hash(encode_spec(spec))
+        self.n = spec.num_params
+        self.replica = ModelReplica(self.n, self._ask_resync)
+        self.upload = COMMS[self.config.comm](self)
+        log.info("agent %d: model %s (%d parameters)", self.config.device_id, spec.name, self.n)
+
+    def _on_spec(self, payload: bytes) -> None:
+        if not payload:
+            return  # a cleared retained description
+        spec = decode_spec(payload)
+        digest = spec_hash(payload)
+        if digest == self.spec_hash:
+            return
+        if self.config.model:
+            self.failure = (f"agent.model={self.config.model!r} is not the host's model {spec.name!r}; "
+                            f"leave --model out to learn the model from the host")
+            return
+        try:
+            self._adopt(spec)
+        except ValueError as exc:  # this node's data does not fit the host's model: the user must act
+            self.failure = f"the host's model {spec.name!r} does not fit this node's data: {exc}"
+            return
+        if self.connected:
+            self.hello()
 
     # -- what tests, benches and the CLI read ---------------------------------------
 
@@ -109,26 +151,28 @@ class Agent:
     @property
     def last_loss(self) -> float:
         """Loss of the last round's batch."""
-        return self.upload.last_loss
+        return self.upload.last_loss if self.upload is not None else float("nan")
 
     @property
     def segments_sent(self) -> int:
         """Update segments sent (``segmented`` comm)."""
-        return self.upload.segments_sent
+        return self.upload.segments_sent if self.upload is not None else 0
 
     @property
     def replans(self) -> int:
         """DynaComm plans adopted (``segmented`` comm)."""
-        return self.upload.replans
+        return self.upload.replans if self.upload is not None else 0
 
     def run(self, stop: threading.Event | None = None) -> None:
         """Work until the host announces the end of the job (or ``stop`` is set)."""
-        log.info("agent %d: %d samples of %s, model %s (%d parameters), compressor %s at density %g",
-                 self.config.device_id, self.y.size, self.config.dataset, self.spec.name, self.n,
-                 self.config.compressor, self.config.density)
+        log.info("agent %d: %d samples of %s, model %s, compressor %s at density %g",
+                 self.config.device_id, self.y.size, self.source,
+                 self.spec.name if self.spec else "from the host", self.config.compressor, self.config.density)
         self.transport.start(wait_s=None)
         try:
             while not (stop is not None and stop.is_set()):
+                if self.failure is not None:
+                    raise ValueError(self.failure)
                 if self.done and self.config.exit_when_done:
                     break
                 try:
@@ -145,7 +189,8 @@ class Agent:
     def _on_network_frame(self, topic: str, data: bytes) -> None:
         """Network thread: what the upload takes there (model segments) goes straight to it, the rest to the queue."""
         try:
-            if self.upload.on_network_frame(topic, data):
+            upload = self.upload
+            if upload is not None and upload.on_network_frame(topic, data):
                 return
         except (sgc.Error, ValueError) as exc:
             self.events.put(("error", topic, exc))
@@ -154,7 +199,13 @@ class Agent:
 
     def _handle(self, kind: str, topic: str, data: Any) -> None:
         if kind == "connected":
+            self.connected = True
             self.hello()
+        elif kind == "host" and self.topics.kind(topic) == "spec":
+            try:
+                self._on_spec(data)
+            except ValueError as exc:
+                log.warning("agent %d: bad model description on %s: %s", self.config.device_id, topic, exc)
         elif kind == "host" and data == ONLINE:
             # A segmented node needs the host to know its pull plan: tell every host that comes online.
             self.replica.forget_resync()
@@ -174,13 +225,16 @@ class Agent:
 
     def _on_frame(self, topic: str, data: bytes) -> None:
         if self.topics.kind(topic) == "support":
+            if self.upload is None:
+                return
             summary = decode_summary(data, self.n)
             self.compressor.observe(summary.indices, summary.popularity)  # type: ignore[attr-defined]
             return
         frame = sgc.decode(data)
         kind = frame.msg_type
         if kind in (sgc.MSG_DENSE_MODEL, sgc.MSG_SPARSE_MODEL_DELTA):
-            self.replica.apply(frame, data)
+            if self.spec is not None:  # without a description the frame cannot be checked: RESYNC later
+                self.replica.apply(frame, data)
         elif kind == sgc.MSG_ROUND_OPEN:
             pointer = control.RoundOpen.unpack(bytes(frame.payload))
             if pointer.done:
@@ -195,9 +249,10 @@ class Agent:
 
     def hello(self) -> None:
         """Tell the host how many samples this node holds (and its pull plan); ask for a model if none is held."""
-        hello = control.Hello(num_samples=int(self.y.size), plan=self.upload.pull_plan())
+        plan = self.upload.pull_plan() if self.upload is not None else None
+        hello = control.Hello(num_samples=int(self.y.size), plan=plan)
         self._send_control(sgc.MSG_HELLO, hello.pack())
-        if self.replica.params is None:
+        if self.upload is not None and self.replica.params is None:
             self.replica.resync()
 
     def _ask_resync(self, have: int) -> None:
@@ -221,6 +276,9 @@ class Agent:
         if rnd < self.answered_round:
             self.pending = None
             return
+        if self.upload is None or (pointer.spec_hash and pointer.spec_hash != self.spec_hash):
+            self._stale_description(pointer.spec_hash)
+            return
         if not self.upload.model_ready(pointer.model_version):
             self.replica.resync()
             return
@@ -229,6 +287,13 @@ class Agent:
         self.answered_round = rnd
         self.rounds_done += 1
         self.pending = None
+
+    def _stale_description(self, wanted: int) -> None:
+        """The open round is for a description this node does not hold: wait for it, or stop if it cannot."""
+        if self.config.model and self.upload is not None:
+            self.failure = (f"agent.model={self.config.model!r} is not the host's model (description hash "
+                            f"{wanted:08x}, this node's {self.spec_hash:08x}); leave --model out to learn it")
+        # Otherwise the retained description is on its way (or the host has yet to publish it).
 
     def _batch(self, rnd: int, batch_size: int) -> np.ndarray:
         return round_batch(self.y.size, batch_size, self.config.seed, self.config.device_id, rnd)

@@ -24,14 +24,21 @@ __all__ = ["LayerOps", "OPS"]
 
 Array = np.ndarray
 Params = Optional[tuple[Array, Array]]
-Forward = Callable[[Layer, Array, Params], tuple[Array, Any]]
+Rng = Optional[np.random.Generator]
+Forward = Callable[..., tuple[Array, Any]]
 Backward = Callable[[Layer, Array, Any, bool], tuple[Optional[Array], Optional[tuple[Array, Array]]]]
 
 
 @dataclass(frozen=True)
 class LayerOps:
-    """Forward ``(layer, x, params) -> (y, cache)`` and backward
-    ``(layer, dy, cache, need_dx) -> (dx or None, (dw, db) or None)``."""
+    """Forward ``(layer, x, params, rng=None) -> (y, cache)`` and backward
+    ``(layer, dy, cache, need_dx) -> (dx or None, (dw, db) or None)``.
+
+    ``rng`` is the training randomness (dropout masks): a
+    ``numpy.random.Generator`` while training, None for inference, where a
+    random layer is the identity. Deterministic kinds ignore it; a random
+    kind keeps what it drew in its cache, so backward needs no generator.
+    """
 
     forward: Forward
     backward: Backward
@@ -59,7 +66,7 @@ def _pad(x: Array, padding: int) -> Array:
     return np.pad(x, widths)
 
 
-def _conv_forward(layer: Layer, x: Array, params: Params) -> tuple[Array, Any]:
+def _conv_forward(layer: Layer, x: Array, params: Params, rng: Rng = None) -> tuple[Array, Any]:
     assert params is not None
     w, b = params
     stride = int(layer.stride or 1)
@@ -102,7 +109,7 @@ def _conv_backward(layer: Layer, dy: Array, cache: Any, need_dx: bool) -> tuple[
     return np.ascontiguousarray(dxp), (dw, db)
 
 
-def _maxpool_forward(layer: Layer, x: Array, params: Params) -> tuple[Array, Any]:
+def _maxpool_forward(layer: Layer, x: Array, params: Params, rng: Rng = None) -> tuple[Array, Any]:
     stride = int(layer.stride or layer.kernel)
     nd = x.ndim - 2
     out_spatial = tuple((size - layer.kernel) // stride + 1 for size in x.shape[2:])
@@ -132,7 +139,7 @@ def _maxpool_backward(layer: Layer, dy: Array, cache: Any, need_dx: bool) -> tup
     return dx, None
 
 
-def _avgpool_forward(layer: Layer, x: Array, params: Params) -> tuple[Array, Any]:
+def _avgpool_forward(layer: Layer, x: Array, params: Params, rng: Rng = None) -> tuple[Array, Any]:
     stride = int(layer.stride or layer.kernel)
     win = _windows(x, layer.kernel, stride)
     nd = x.ndim - 2
@@ -151,7 +158,7 @@ def _avgpool_backward(layer: Layer, dy: Array, cache: Any, need_dx: bool) -> tup
     return dx, None
 
 
-def _dense_forward(layer: Layer, x: Array, params: Params) -> tuple[Array, Any]:
+def _dense_forward(layer: Layer, x: Array, params: Params, rng: Rng = None) -> tuple[Array, Any]:
     assert params is not None
     w, b = params
     y = x @ w.T
@@ -165,7 +172,7 @@ def _dense_backward(layer: Layer, dy: Array, cache: Any, need_dx: bool) -> tuple
     return (dy @ w if need_dx else None), grads
 
 
-def _relu_forward(layer: Layer, x: Array, params: Params) -> tuple[Array, Any]:
+def _relu_forward(layer: Layer, x: Array, params: Params, rng: Rng = None) -> tuple[Array, Any]:
     y = np.maximum(x, np.float32(0))
     return y, y
 
@@ -175,12 +182,27 @@ def _relu_backward(layer: Layer, dy: Array, cache: Any, need_dx: bool) -> tuple[
     return np.where(cache > 0, dy, np.float32(0)), None
 
 
-def _flatten_forward(layer: Layer, x: Array, params: Params) -> tuple[Array, Any]:
+def _flatten_forward(layer: Layer, x: Array, params: Params, rng: Rng = None) -> tuple[Array, Any]:
     return x.reshape(x.shape[0], -1), x.shape
 
 
 def _flatten_backward(layer: Layer, dy: Array, cache: Any, need_dx: bool) -> tuple[Optional[Array], Optional[tuple[Array, Array]]]:
     return dy.reshape(cache), None
+
+
+def _dropout_forward(layer: Layer, x: Array, params: Params, rng: Rng = None) -> tuple[Array, Any]:
+    # Inverted dropout: keep a unit with probability 1 - p and scale it by
+    # 1 / (1 - p), so the expected output is the input and inference needs
+    # no rescaling. Without a generator (inference) nothing is dropped.
+    if rng is None or not layer.p:
+        return x, None
+    keep = rng.random(x.shape, dtype=np.float32) >= np.float32(layer.p)
+    scale = keep.astype(np.float32) * np.float32(1.0 / (1.0 - layer.p))
+    return x * scale, scale
+
+
+def _dropout_backward(layer: Layer, dy: Array, cache: Any, need_dx: bool) -> tuple[Optional[Array], Optional[tuple[Array, Array]]]:
+    return (dy if cache is None else dy * cache), None
 
 
 OPS: dict[str, LayerOps] = {
@@ -191,6 +213,8 @@ OPS: dict[str, LayerOps] = {
     "maxpool1d": LayerOps(_maxpool_forward, _maxpool_backward),
     "avgpool1d": LayerOps(_avgpool_forward, _avgpool_backward),
     "maxpool2d": LayerOps(_maxpool_forward, _maxpool_backward),
+    "avgpool2d": LayerOps(_avgpool_forward, _avgpool_backward),
     "flatten": LayerOps(_flatten_forward, _flatten_backward),
+    "dropout": LayerOps(_dropout_forward, _dropout_backward),
 }
 """numpy maths for every layer kind of the description format."""

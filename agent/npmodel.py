@@ -16,8 +16,22 @@ import numpy as np
 from sparrow.common.modelspec import ModelSpec, check_params
 from sparrow.agent.np_layers import OPS
 
-__all__ = ["accuracy", "check_inputs", "check_labels", "check_params", "forward", "loss_and_grad",
+__all__ = ["accuracy", "check_inputs", "check_labels", "check_params", "dropout_rng", "forward", "loss_and_grad",
            "softmax_cross_entropy"]
+
+#: Last word of the seed of a round's dropout masks, after (seed, device id,
+#: round): keeps that stream apart from the round's other draws.
+DROPOUT_STREAM = 0xD0
+
+
+def dropout_rng(seed: int, device_id: int, rnd: int) -> np.random.Generator:
+    """The generator a node trains with in round ``rnd`` (dropout masks).
+
+    Seeded by ``(seed, device_id, rnd, DROPOUT_STREAM)`` only, so rerunning a
+    node's round draws the same masks, and two nodes or two rounds draw
+    different ones.
+    """
+    return np.random.default_rng((int(seed), int(device_id), int(rnd), DROPOUT_STREAM))
 
 
 def check_inputs(spec: ModelSpec, x: np.ndarray) -> np.ndarray:
@@ -58,16 +72,17 @@ def _unpack(spec: ModelSpec, params: np.ndarray) -> list[Optional[tuple[np.ndarr
     return out
 
 
-def _forward(spec: ModelSpec, params: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+def _forward(spec: ModelSpec, params: np.ndarray, x: np.ndarray,
+             rng: Optional[np.random.Generator] = None) -> tuple[np.ndarray, list[Any]]:
     caches = []
     for layer, p in zip(spec.layers, _unpack(spec, params)):
-        x, cache = OPS[layer.kind].forward(layer, x, p)
+        x, cache = OPS[layer.kind].forward(layer, x, p, rng)
         caches.append(cache)
     return x, caches
 
 
 def forward(spec: ModelSpec, params: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Logits of a batch.
+    """Logits of a batch (inference: dropout layers pass their input through).
 
     Parameters
     ----------
@@ -106,7 +121,8 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.
     return loss, dlogits
 
 
-def loss_and_grad(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+def loss_and_grad(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndarray, *,
+                  rng: Optional[np.random.Generator] = None) -> tuple[float, np.ndarray]:
     """Mean softmax cross-entropy of a batch and its gradient.
 
     Parameters
@@ -119,6 +135,11 @@ def loss_and_grad(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndar
         float32 inputs of shape ``(B, *spec.input_shape)``.
     y : numpy.ndarray
         Integer labels of shape ``(B,)`` in ``[0, spec.num_classes)``.
+    rng : numpy.random.Generator, optional
+        Training randomness: each dropout layer draws its mask from it, in
+        forward order. None (the default) computes the deterministic
+        inference loss, every dropout layer being the identity. Seed it per
+        node and round to make a round's work reproducible.
 
     Returns
     -------
@@ -135,7 +156,7 @@ def loss_and_grad(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndar
     params = check_params(spec, params)
     x = check_inputs(spec, x)
     y = check_labels(spec, y, x.shape[0])
-    logits, caches = _forward(spec, params, x)
+    logits, caches = _forward(spec, params, x, rng)
     loss, delta = softmax_cross_entropy(logits, y)
     grad = np.empty(spec.num_params, dtype=np.float32)
     slices = spec.param_slices
@@ -153,7 +174,7 @@ def loss_and_grad(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndar
 
 
 def accuracy(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndarray, batch: int = 1024) -> float:
-    """Fraction of samples whose largest logit is the label.
+    """Fraction of samples whose largest logit is the label (inference: no dropout).
 
     Parameters
     ----------

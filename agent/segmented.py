@@ -83,8 +83,8 @@ class ForwardResult:
     waited_s: list[float]
 
 
-def forward_layers(spec: ModelSpec, x: np.ndarray,
-                   layer_params: Callable[[int], np.ndarray]) -> ForwardResult:
+def forward_layers(spec: ModelSpec, x: np.ndarray, layer_params: Callable[[int], np.ndarray],
+                   rng: np.random.Generator | None = None) -> ForwardResult:
     """Forward pass one planning layer at a time.
 
     Parameters
@@ -96,6 +96,11 @@ def forward_layers(spec: ModelSpec, x: np.ndarray,
     layer_params : callable(j) -> numpy.ndarray
         The flat parameters of planning layer ``j`` (``layer_groups(spec)[j].size``
         float32 values); it may block until they have arrived.
+    rng : numpy.random.Generator, optional
+        Training randomness for dropout masks, drawn in forward order as
+        :func:`sparrow.agent.npmodel.loss_and_grad` draws them; None makes
+        every dropout layer the identity. The masks stay in the caches, so
+        :class:`LayerwiseBackward` needs no generator.
 
     Returns
     -------
@@ -120,7 +125,7 @@ def forward_layers(spec: ModelSpec, x: np.ndarray,
         for position in range(group.first, group.stop):
             layer = spec.layers[position]
             p = _layer_params(spec, position, values) if position == group.param else None
-            h, caches[position] = OPS[layer.kind].forward(layer, h, p)
+            h, caches[position] = OPS[layer.kind].forward(layer, h, p, rng)
         waited_s.append(began - asked)
         forward_s.append(time.perf_counter() - began)
     return ForwardResult(h, caches, forward_s, waited_s)
@@ -200,14 +205,15 @@ class LayerwiseBackward:
             yield LayerGradient(j, group.start, group.end, grads, time.perf_counter() - began)
 
 
-def loss_and_grad_layerwise(spec: ModelSpec, params: np.ndarray, x: np.ndarray,
-                            y: np.ndarray) -> tuple[float, np.ndarray]:
+def loss_and_grad_layerwise(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndarray, *,
+                            rng: np.random.Generator | None = None) -> tuple[float, np.ndarray]:
     """:func:`npmodel.loss_and_grad` computed through the layer-wise path.
 
     Parameters
     ----------
-    spec, params, x, y
-        As for :func:`sparrow.agent.npmodel.loss_and_grad`.
+    spec, params, x, y, rng
+        As for :func:`sparrow.agent.npmodel.loss_and_grad` (the same
+        generator state gives the same dropout masks on both paths).
 
     Returns
     -------
@@ -217,7 +223,7 @@ def loss_and_grad_layerwise(spec: ModelSpec, params: np.ndarray, x: np.ndarray,
     """
     params = check_params(spec, params)
     groups = layer_groups(spec)
-    fwd = forward_layers(spec, x, lambda j: params[groups[j].start:groups[j].end])
+    fwd = forward_layers(spec, x, lambda j: params[groups[j].start:groups[j].end], rng)
     backward = LayerwiseBackward(spec, fwd, y)
     grad = np.empty(spec.num_params, dtype=np.float32)
     for piece in backward:

@@ -19,6 +19,7 @@ import numpy as np
 import sgc
 
 from sparrow.agent.compressor import make_compressor
+from sparrow.agent.npmodel import dropout_rng
 from sparrow.agent.segmented import ForwardResult, LayerwiseBackward, ModelAssembler, forward_layers, group_segments
 from sparrow.common import control
 from sparrow.common.datasets import round_batch
@@ -71,7 +72,8 @@ class SegmentedUpload:
         """Plans adopted since start."""
         return self.replanner.replans
 
-    def subscriptions(self, topics: Topics) -> list[tuple[str, int]]:
+    @staticmethod
+    def subscriptions(topics: Topics) -> list[tuple[str, int]]:
         """The host's status, to send the pull plan to every host that comes online."""
         return [(topics.status("host"), 1)]
 
@@ -137,7 +139,8 @@ class SegmentedUpload:
             assembler = assembly[2]
             self.assembly = None
             try:
-                result = forward_layers(self.node.spec, x, lambda j: assembler.layer(j, SEGMENT_WAIT_S))
+                result = forward_layers(self.node.spec, x, lambda j: assembler.layer(j, SEGMENT_WAIT_S),
+                                        rng=self._dropout(rnd))
             except TimeoutError as exc:
                 replica.resync()
                 raise ValueError(f"round {rnd}: {exc}; asked for the whole model") from None
@@ -145,7 +148,12 @@ class SegmentedUpload:
             return result
         params = replica.params
         assert params is not None
-        return forward_layers(self.node.spec, x, lambda j: params[self.groups[j].start:self.groups[j].end])
+        return forward_layers(self.node.spec, x, lambda j: params[self.groups[j].start:self.groups[j].end],
+                              rng=self._dropout(rnd))
+
+    def _dropout(self, rnd: int) -> np.random.Generator:
+        config = self.node.config
+        return dropout_rng(config.seed, config.device_id, rnd)
 
     def _segment_frame(self, values: np.ndarray, start: int, segment_id: int, count: int, rnd: int,
                        layer_bytes: list[float]) -> bytes:

@@ -26,9 +26,21 @@ class HostConfig:
 
     Parameters
     ----------
-    dataset, model : str
-        Test split to evaluate on (``agent.datasets.load``) and the model
-        (``agent.modelspec.get_spec``); the agents must use the same model.
+    dataset : str
+        A bundled data set (``sparrow.common.datasets``) whose test split the
+        host evaluates on and whose class count sizes a registered model;
+        empty for a job with its own data (see ``val_data``).
+    model : str
+        A registered model name, a description file (``.json``/``.toml``) or
+        ``path/to/model.py:build`` (docs/own-job.md). Nodes learn it from the
+        host's retained description.
+    val_data : str
+        A validation file the host evaluates on (``.npz``, ``.csv``, a folder
+        of ``.npy`` per class: ``sparrow.common.data_sources``); it takes the
+        place of the data set's test split. Without either there is no
+        evaluation: accuracy is reported as unknown.
+    label_column : str
+        Label column of a CSV ``val_data``.
     rounds : int
         Optimizer steps to take (one per round).
     lr, momentum, weight_decay : float
@@ -94,6 +106,8 @@ class HostConfig:
 
     dataset: str = "digits"
     model: str = "mlp_digits"
+    val_data: str = ""
+    label_column: str = "label"
     rounds: int = 100
     lr: float = 0.1
     momentum: float = 0.9
@@ -123,7 +137,9 @@ class HostConfig:
 
     def __post_init__(self) -> None:
         check_choices(self, "host")
-        require(isinstance(self.dataset, str) and bool(self.dataset), "host.dataset must be a name")
+        require(isinstance(self.dataset, str), "host.dataset must be a name (or empty)")
+        require(isinstance(self.val_data, str), "host.val_data must be a path (or empty)")
+        require(isinstance(self.label_column, str) and bool(self.label_column), "host.label_column must be a name")
         require(isinstance(self.model, str) and bool(self.model), "host.model must be a name")
         require(is_integer(self.rounds) and self.rounds >= 1, f"host.rounds must be an integer >= 1, got {self.rounds!r}")
         require(is_number(self.lr) and self.lr > 0, f"host.lr must be a finite number > 0, got {self.lr!r}")

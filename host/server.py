@@ -27,13 +27,16 @@ from sparrow.common import control
 from sparrow.common.config import BrokerConfig
 from sparrow.common.datasets import load
 from sparrow.common.dynacomm import Segmentation
-from sparrow.common.modelspec import get_spec
+from sparrow.common.data_sources import check_against_spec, load_data
+from sparrow.common.spec_wire import encode_spec, spec_hash
 from sparrow.common.transport import ONLINE, Topics, Transport
 from sparrow.host.averaging import apply_mean_delta
 from sparrow.host.checkpoint import check_resumable, load_checkpoint, save_checkpoint
 from sparrow.host.config import HostConfig
 from sparrow.host.downlink import full_model_frame, make_downlink
 from sparrow.host.modes import COMMS, MODES, SELECTIONS
+from sparrow.host.export import save_model
+from sparrow.host.model_import import resolve_host_model
 from sparrow.host.metrics import RoundRecord, RunLog, Summary, plot_run
 from sparrow.host.policy import RoundPlan, make_policy
 from sparrow.host.rounds import PARTIAL, UpdateBook
@@ -76,11 +79,13 @@ class Host:
         self.resume = resume
         self.topics = Topics(broker.job)
         self.device = torch.device(config.device)
-        data = load(config.dataset)
-        self.spec = get_spec(config.model, data.num_classes)
+        data = load(config.dataset) if config.dataset else None
+        self.spec = resolve_host_model(config.model, data.num_classes if data is not None else None)
+        self.spec_bytes = encode_spec(self.spec)
+        self.spec_hash = spec_hash(self.spec_bytes)
         self.n = self.spec.num_params
-        self.x_test = torch.from_numpy(data.x_test).to(self.device)
-        self.y_test = torch.from_numpy(data.y_test).to(self.device)
+        self.x_test, self.y_test = self._evaluation_data(data)
+        self.best_accuracy = -1.0
         self.model = build_torch_model(self.spec, seed=config.seed).to(self.device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr, momentum=config.momentum,
                                          weight_decay=config.weight_decay)
@@ -106,6 +111,26 @@ class Host:
             on_error=lambda t, e: self.events.put(("error", t, e)),
         )
 
+    def _evaluation_data(self, data: Any) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The validation file, else the data set's test split, else nothing (no evaluation)."""
+        if self.config.val_data:
+            x, y = load_data(self.config.val_data, label_column=self.config.label_column)
+            x = check_against_spec(x, y, self.spec.input_shape, self.spec.num_classes, self.config.val_data)
+        elif data is not None:
+            x = check_against_spec(data.x_test, data.y_test, self.spec.input_shape, self.spec.num_classes,
+                                   f"{self.config.dataset} test split")
+            y = data.y_test
+        else:
+            log.warning("no evaluation data (host.val_data or host.dataset): accuracy will be unknown")
+            return None, None
+        return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device),
+                torch.from_numpy(np.asarray(y, dtype=np.int64)).to(self.device))
+
+    def _evaluate(self) -> tuple[float, float] | None:
+        if self.x_test is None or self.y_test is None:
+            return None
+        return evaluate(self.model, self.x_test, self.y_test, self.device)
+
     def stop(self) -> None:
         """Ask a running :meth:`run` (in another thread) to stop at its next poll."""
         self._stop.set()
@@ -126,6 +151,8 @@ class Host:
             # A pointer left by an earlier job of this name (e.g. its DONE) must not reach new nodes.
             self.transport.clear_retained(self.topics.round)
             self.transport.clear_retained(self.topics.support)
+        # The description nodes learn the model from (also after a resume: a node may have come and gone).
+        self.transport.publish(self.topics.spec, self.spec_bytes, qos=1, retain=True)
         bar = self._progress_bar()
         try:
             self._wait_for_nodes()
@@ -162,7 +189,10 @@ class Host:
         frame = self.downlink.frame(params, rnd + 1)
         evaluated = rnd % self.config.eval_every == 0 or rnd == self.config.rounds
         if evaluated:
-            self.last_eval = evaluate(self.model, self.x_test, self.y_test, self.device)
+            self.last_eval = self._evaluate()
+            if self.last_eval is not None and self.last_eval[1] > self.best_accuracy:
+                self.best_accuracy = self.last_eval[1]
+                save_model(self.config.run_dir, self.spec, get_flat(self.model), "best")
         counts = self.book.counts
         record = RoundRecord(
             round=rnd, closed_by=reason, updates=len(on_time), late_applied=counts["late_applied"],
@@ -292,6 +322,7 @@ class Host:
 
     def _announce(self, rnd: int, flags: int = 0) -> None:
         pointer = control.RoundOpen(model_version=rnd, deadline_ms=int(self.config.deadline_s * 1000),
+                                    spec_hash=self.spec_hash,
                                     batch_size=self.config.batch_size, flags=flags)
         frame = sgc.encode_control(sgc.MSG_ROUND_OPEN, pointer.pack(), round=rnd)
         self.transport.publish_frame(self.topics.round, frame, qos=1, retain=True)
@@ -354,13 +385,18 @@ class Host:
 
     def _finish(self, start: float) -> Summary:
         if self.last_eval is None:
-            self.last_eval = evaluate(self.model, self.x_test, self.y_test, self.device)
+            self.last_eval = self._evaluate()
+        final = self.last_eval if self.last_eval is not None else (math.nan, math.nan)
+        params = get_flat(self.model)
+        save_model(self.config.run_dir, self.spec, params, "last")
+        if self.best_accuracy < 0:  # nothing evaluated: the best known model is the last
+            save_model(self.config.run_dir, self.spec, params, "best")
         records = self.runlog.records
         accs = [r["accuracy"] for r in records if r["accuracy"] is not None]
         counts = self.book.counts
         summary = Summary(
-            final_accuracy=float(self.last_eval[1]), final_loss=float(self.last_eval[0]),
-            best_accuracy=float(max(accs)) if accs else float(self.last_eval[1]),
+            final_accuracy=float(final[1]), final_loss=float(final[0]),
+            best_accuracy=float(max(accs)) if accs else float(final[1]),
             rounds=self.book.round - 1, bytes_up=self.book.bytes_up, bytes_down=self.bytes_down,
             dense_bytes_up=self.book.dense_bytes_up,
             compression_ratio=self.book.dense_bytes_up / self.book.bytes_up if self.book.bytes_up else math.nan,
@@ -370,7 +406,8 @@ class Host:
             per_device={str(d): dict(c) for d, c in sorted(self.book.per_device.items())},
             config=self.config.to_dict())
         self.runlog.write_summary(summary)
-        plot_run(records, self.config.run_dir, title=f"{self.spec.name} on {self.config.dataset}")
+        plot_run(records, self.config.run_dir,
+                 title=f"{self.spec.name} on {self.config.val_data or self.config.dataset or 'own data'}")
         return summary
 
     def final_params(self) -> np.ndarray:

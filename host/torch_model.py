@@ -45,7 +45,10 @@ _MODULES: dict[str, Callable[[Layer, Shape], nn.Module]] = {
     "maxpool1d": lambda layer, shape: nn.MaxPool1d(layer.kernel, stride=layer.stride),
     "avgpool1d": lambda layer, shape: nn.AvgPool1d(layer.kernel, stride=layer.stride),
     "maxpool2d": lambda layer, shape: nn.MaxPool2d(layer.kernel, stride=layer.stride),
+    "avgpool2d": lambda layer, shape: nn.AvgPool2d(layer.kernel, stride=layer.stride),
     "flatten": lambda layer, shape: nn.Flatten(),
+    # Inverted dropout like the nodes': active in train(), the identity in eval().
+    "dropout": lambda layer, shape: nn.Dropout(p=float(layer.p or 0.0)),
 }
 
 

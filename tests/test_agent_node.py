@@ -15,7 +15,7 @@ from sparrow.agent.node import Agent
 
 @pytest.fixture
 def agent(monkeypatch) -> Agent:
-    node = Agent(AgentConfig(device_id=5, num_nodes=4, node_index=1, compressor="exact", density=0.1),
+    node = Agent(AgentConfig(model="mlp_digits", device_id=5, num_nodes=4, node_index=1, compressor="exact", density=0.1),
                  BrokerConfig(job="unit"))
     node.sent = []  # type: ignore[attr-defined]
     monkeypatch.setattr(node.transport, "publish_frame",

@@ -19,7 +19,7 @@ from sparrow.common.segments import encode_model_segments
 
 @pytest.fixture
 def agent(monkeypatch) -> Agent:
-    node = Agent(AgentConfig(device_id=5, compressor="dense", density=1.0, comm="segmented",
+    node = Agent(AgentConfig(model="mlp_digits", device_id=5, compressor="dense", density=1.0, comm="segmented",
                              segment_plan="per_layer"), BrokerConfig(job="unit"))
     node.sent = []  # type: ignore[attr-defined]
     mids = itertools.count(1)

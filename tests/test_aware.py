@@ -163,7 +163,7 @@ def test_an_aware_agent_folds_the_published_summary_into_its_scores() -> None:
     from sparrow.agent.config import AgentConfig
     from sparrow.common.config import BrokerConfig
     from sparrow.agent.node import Agent
-    node = Agent(AgentConfig(device_id=3, compressor="exact", density=0.1, selection="aware"),
+    node = Agent(AgentConfig(model="mlp_digits", device_id=3, compressor="exact", density=0.1, selection="aware"),
                  BrokerConfig(job="unit"))
     assert (node.topics.support, 1) in node.transport._subscriptions
     node.compressor.compress(np.ones(node.n, np.float32))

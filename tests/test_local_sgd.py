@@ -145,7 +145,7 @@ def test_an_agent_in_average_mode_answers_a_round_with_a_model_delta(monkeypatch
     from sparrow.agent.config import AgentConfig
     from sparrow.common.config import BrokerConfig
     from sparrow.agent.node import Agent
-    node = Agent(AgentConfig(device_id=3, compressor="exact", density=0.1, mode="average", local_steps=3),
+    node = Agent(AgentConfig(model="mlp_digits", device_id=3, compressor="exact", density=0.1, mode="average", local_steps=3),
                  BrokerConfig(job="unit"))
     sent = []
     monkeypatch.setattr(node.transport, "publish_frame",

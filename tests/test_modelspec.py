@@ -283,7 +283,7 @@ def test_any_accepted_description_round_trips_and_any_rejected_one_names_a_layer
 
 def test_every_layer_kind_is_in_the_registry() -> None:
     assert set(LAYER_KINDS) == {"dense", "conv1d", "conv2d", "relu", "maxpool1d", "avgpool1d",
-                                "maxpool2d", "flatten"}
+                                "maxpool2d", "avgpool2d", "flatten", "dropout"}
 
 
 # Initialisation ---------------------------------------------------------------

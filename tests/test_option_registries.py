@@ -51,7 +51,7 @@ def test_model_averaging_has_one_name_on_both_sides() -> None:
 
 @pytest.mark.parametrize("option,name", agent_configs())
 def test_every_agent_option_name_builds_a_working_node(option: str, name: str) -> None:
-    config = AgentConfig(device_id=2, **{option: name, **COMPANIONS.get((option, name), {})})
+    config = AgentConfig(device_id=2, **{"model": "mlp_digits", option: name, **COMPANIONS.get((option, name), {})})
     node = Agent(config, BrokerConfig(job="unit"))
     assert node.upload.model_ready(0) is False
 
@@ -80,8 +80,8 @@ def test_the_command_line_lists_each_registrys_names(cls: type) -> None:
 
 
 def test_a_segmented_node_builds_only_the_state_its_mode_needs() -> None:
-    single = Agent(AgentConfig(device_id=2), BrokerConfig(job="unit"))
-    segmented = Agent(AgentConfig(device_id=2, comm="segmented"), BrokerConfig(job="unit"))
+    single = Agent(AgentConfig(device_id=2, model="mlp_digits"), BrokerConfig(job="unit"))
+    segmented = Agent(AgentConfig(device_id=2, model="mlp_digits", comm="segmented"), BrokerConfig(job="unit"))
     assert not hasattr(single.upload, "layer_memories") and not hasattr(single.upload.mode, "local")
     assert not hasattr(segmented.upload, "mode") and len(segmented.upload.layer_memories) > 0
     assert np.isnan(segmented.last_loss)

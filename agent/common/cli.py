@@ -35,7 +35,10 @@ COMMAND_MODULES = (
     "sparrow.host.cli",
     "sparrow.agent.cli",
     "sparrow.agent.gateway_cli",
+    "sparrow.agent.data_cli",
     "sparrow.host.demo",
+    "sparrow.host.export",
+    "sparrow.common.scaffold",
 )
 
 

@@ -9,8 +9,11 @@ HELLO          ``<IH2x``  num_samples u32, capabilities u16, reserved; when
                capabilities has ``CAP_SEGMENTED_PULL``, followed by the
                node's pull plan ``<HH`` plan_id u16, count u16, then
                ``count`` x u16 first layer of each segment (DynaComm)
-ROUND_OPEN     ``<IIHH``  model_version u32, deadline_ms u32, batch_size u16,
-               flags u16 (bit 0: job done, leave)
+ROUND_OPEN     ``<IIHHI`` model_version u32, deadline_ms u32, batch_size u16,
+               flags u16 (bit 0: job done, leave), spec_hash u32 (the
+               model description's hash, ``spec_wire.spec_hash``; 0: the
+               host publishes none). The 12-byte form without spec_hash
+               is still read (spec_hash 0).
 ACK            ``<IB3x``  round acknowledged u32, outcome u8, reserved
 RESYNC         ``<I``     model version the node holds (0: none)
 =============  ===========================================================
@@ -46,7 +49,8 @@ ROUND_DONE = 0x0001
 OUTCOMES = ("accepted", "late_applied", "late_dropped", "duplicate", "rejected")
 
 _HELLO = struct.Struct("<IH2x")
-_ROUND = struct.Struct("<IIHH")
+_ROUND = struct.Struct("<IIHHI")
+_ROUND_SHORT = struct.Struct("<IIHH")
 _ACK = struct.Struct("<IB3x")
 _RESYNC = struct.Struct("<I")
 _PLAN = struct.Struct("<HH")
@@ -127,6 +131,7 @@ class RoundOpen:
     deadline_ms: int
     batch_size: int
     flags: int = 0
+    spec_hash: int = 0
 
     @property
     def done(self) -> bool:
@@ -135,11 +140,13 @@ class RoundOpen:
 
     def pack(self) -> bytes:
         """The ROUND_OPEN payload bytes."""
-        return _ROUND.pack(self.model_version, self.deadline_ms, self.batch_size, self.flags)
+        return _ROUND.pack(self.model_version, self.deadline_ms, self.batch_size, self.flags, self.spec_hash)
 
     @classmethod
     def unpack(cls, payload: bytes) -> "RoundOpen":
-        """Parse a ROUND_OPEN payload; ValueError when its size is wrong."""
+        """Parse a ROUND_OPEN payload (16 bytes, or the 12 without spec_hash); ValueError otherwise."""
+        if len(payload) == _ROUND_SHORT.size:
+            return cls(*_ROUND_SHORT.unpack(payload))
         return cls(*_unpack(_ROUND, payload, "ROUND_OPEN"))
 
 

@@ -16,13 +16,17 @@ in forward order (position is the layer's index in ``layers``); the tensors are
 stored C-contiguous, one after another, in that order. Weight shapes follow
 PyTorch: dense ``(out, in)``, conv1d ``(out, in, k)``, conv2d ``(out, in, k, k)``.
 
-Only this module defines the format; it imports nothing beyond numpy so that it
-runs on a board without torch.
+Only this module defines the format; it imports nothing beyond numpy and the
+standard library so that it runs on a board without torch. A description can
+also come from a JSON or TOML file (:func:`load_spec_file`); :func:`resolve_spec`
+takes either a registered name or such a file.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -38,6 +42,9 @@ __all__ = [
     "check_params",
     "get_spec",
     "init_params",
+    "SPEC_FILE_SUFFIXES",
+    "load_spec_file",
+    "resolve_spec",
 ]
 
 FORMAT_VERSION = 1
@@ -47,18 +54,24 @@ Shape = tuple[int, ...]
 
 # Every hyper-parameter a layer may carry, with its value when a kind does not
 # use it. A kind lists the ones it uses; any other one must stay at this value.
-_HYPER_DEFAULTS: dict[str, int | None] = {
+_HYPER_DEFAULTS: dict[str, int | float | None] = {
     "out_features": 0,
     "out_channels": 0,
     "kernel": 0,
     "stride": None,
     "padding": 0,
+    "p": None,
 }
 
 
 def _is_int(value: Any) -> bool:
     """True for Python and numpy integers, False for bools and everything else."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    """True for Python and numpy ints and floats, False for bools and everything else."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -70,7 +83,7 @@ class Layer:
     kind : str
         A key of :data:`LAYER_KINDS`: ``"dense"``, ``"conv1d"``, ``"conv2d"``,
         ``"relu"``, ``"maxpool1d"``, ``"avgpool1d"``, ``"maxpool2d"``,
-        ``"flatten"``.
+        ``"avgpool2d"``, ``"flatten"``, ``"dropout"``.
     out_features : int
         Output width of a dense layer.
     out_channels : int
@@ -83,6 +96,10 @@ class Layer:
         ``kernel`` for a pooling layer.
     padding : int
         Zeros added on each side of every spatial axis (convolutions only).
+    p : float or None
+        Probability that a dropout layer zeroes a unit while training, in
+        ``[0, 1)`` (dropout only, where it is required). Kept units are scaled
+        by ``1 / (1 - p)`` (inverted dropout), so evaluation is the identity.
 
     Raises
     ------
@@ -97,6 +114,7 @@ class Layer:
     kernel: int = 0
     stride: int | None = None
     padding: int = 0
+    p: float | None = None
 
     def __post_init__(self) -> None:
         kind = LAYER_KINDS.get(self.kind) if isinstance(self.kind, str) else None
@@ -109,6 +127,13 @@ class Layer:
             if name not in kind.hyper:
                 if value != default:
                     raise ValueError(f"{self.kind} layer does not take {name} (got {value!r})")
+                continue
+            if name == "p":
+                if value is None:
+                    raise ValueError(f"{self.kind} layer needs p, the drop probability in [0, 1)")
+                if not _is_real(value) or not 0.0 <= float(value) < 1.0:
+                    raise ValueError(f"{self.kind} layer: p must be a number in [0, 1), got {value!r}")
+                object.__setattr__(self, name, float(value))
                 continue
             if value is None:
                 continue
@@ -239,7 +264,11 @@ LAYER_KINDS: dict[str, LayerKind] = {
     "maxpool1d": LayerKind(_POOL, ("kernel",), 2, _infer_pool, _no_params, pools=True),
     "avgpool1d": LayerKind(_POOL, ("kernel",), 2, _infer_pool, _no_params, pools=True),
     "maxpool2d": LayerKind(_POOL, ("kernel",), 3, _infer_pool, _no_params, pools=True),
+    "avgpool2d": LayerKind(_POOL, ("kernel",), 3, _infer_pool, _no_params, pools=True),
     "flatten": LayerKind((), (), None, _infer_flatten, _no_params),
+    # Inverted dropout: active only when the maths is given a random
+    # generator (training); without one it is the identity.
+    "dropout": LayerKind(("p",), (), None, _infer_same, _no_params),
 }
 """Registry of layer kinds; a new kind is one entry here plus its maths in each
 implementation (numpy ``agent/np_layers.py``, torch ``host/torch_model.py``)."""
@@ -489,6 +518,129 @@ def get_spec(name: str, num_classes: int | None = None) -> ModelSpec:
     if entry is None:
         raise ValueError(f"unknown model {name!r}; registered models: {sorted(MODELS)}")
     return entry.build(entry.default_classes if num_classes is None else num_classes)
+
+
+SPEC_FILE_SUFFIXES = (".json", ".toml")
+"""File name endings :func:`load_spec_file` reads."""
+
+
+def _parse_spec_file(path: str, text: str) -> Any:
+    """The parsed JSON or TOML of a description file; ValueError naming file and line."""
+    if path.lower().endswith(".json"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    import tomllib  # only for TOML files: keeps this module's import light on boards
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib puts "(at line L, column C)" in its message.
+        reason = " ".join(str(exc).split())
+        raise ValueError(f"{path}: invalid TOML: {reason}") from None
+
+
+def load_spec_file(path: str | os.PathLike[str]) -> ModelSpec:
+    """Read a model description from a JSON or TOML file.
+
+    The file holds the dict of :meth:`ModelSpec.to_dict`: ``name``,
+    ``input_shape``, ``num_classes``, ``layers`` and optionally ``version``.
+    In TOML the top-level keys come first and each layer is a ``[[layers]]``
+    table; a stride left out takes its default (1 for a convolution, the
+    kernel for a pooling layer)::
+
+        name = "tiny"
+        input_shape = [1, 8, 8]
+        num_classes = 10
+
+        [[layers]]
+        kind = "flatten"
+
+        [[layers]]
+        kind = "dense"
+        out_features = 10
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file whose name ends in ``.json`` or ``.toml``.
+
+    Returns
+    -------
+    ModelSpec
+        The validated description.
+
+    Raises
+    ------
+    ValueError
+        With one line naming the file: the file is missing or unreadable,
+        has another ending, does not parse (with its line and column where
+        the parser gives them), or does not describe a valid model (the
+        message of :meth:`ModelSpec.from_dict`).
+    """
+    name = os.fspath(path)
+    if not name.lower().endswith(SPEC_FILE_SUFFIXES):
+        raise ValueError(f"{name}: a model description file must end in .json or .toml")
+    try:
+        with open(name, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise ValueError(f"{name}: no such model description file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ValueError(f"{name}: cannot read the model description: {reason}") from None
+    data = _parse_spec_file(name, text)
+    if not isinstance(data, Mapping):
+        raise ValueError(
+            f"{name}: a model description is a table of name, input_shape, num_classes and layers, "
+            f"got {type(data).__name__}"
+        )
+    try:
+        return ModelSpec.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        reason = " ".join(str(exc).split())
+        raise ValueError(f"{name}: {reason}") from None
+
+
+def resolve_spec(ref: str, num_classes: int | None = None) -> ModelSpec:
+    """The model a command line or config names: a registered name or a description file.
+
+    Parameters
+    ----------
+    ref : str
+        A key of :data:`MODELS` (``"cnn_fmnist"``), or the path of a
+        description file ending in ``.json`` or ``.toml``
+        (:func:`load_spec_file`).
+    num_classes : int, optional
+        Classes of the data set. A registered model is built with this many
+        (its own default when None); a file's model must have exactly this
+        many when it is given.
+
+    Returns
+    -------
+    ModelSpec
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or any other form (the message lists the
+        accepted forms), a file :func:`load_spec_file` refuses, or a file
+        whose class count differs from ``num_classes``.
+    """
+    if isinstance(ref, str) and ref in MODELS:
+        return get_spec(ref, num_classes)
+    if isinstance(ref, str) and ref.lower().endswith(SPEC_FILE_SUFFIXES):
+        spec = load_spec_file(ref)
+        if num_classes is not None and spec.num_classes != num_classes:
+            raise ValueError(
+                f"{ref}: the model has {spec.num_classes} classes but the data set has {num_classes}"
+            )
+        return spec
+    raise ValueError(
+        f"unknown model {ref!r}; give a registered model ({', '.join(sorted(MODELS))}) "
+        f"or a model description file ending in .json or .toml"
+    )
 
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

@@ -64,6 +64,11 @@ class Topics:
         return f"{self.root}/model"
 
     @property
+    def spec(self) -> str:
+        """Host -> all: the model description (canonical JSON, ``spec_wire``), QoS 1, retained."""
+        return f"{self.root}/spec"
+
+    @property
     def round(self) -> str:
         """Host -> all: retained ROUND_OPEN pointer, QoS 1."""
         return f"{self.root}/round"
@@ -102,6 +107,11 @@ class Topics:
         """The third level of a topic: ``model``, ``update``, ``status`` ..."""
         parts = topic.split("/")
         return parts[2] if len(parts) > 2 and topic.startswith(self.root + "/") else ""
+
+
+#: Topic kinds whose payload is not a frame: status words and the model description (bounded by the broker's
+#: packet limit and checked by their readers).
+TEXT_KINDS = ("status", "spec")
 
 
 def _no_delay(client: mqtt.Client) -> None:
@@ -331,7 +341,7 @@ class Transport:
         topic = message.topic
         payload = bytes(message.payload)
         self.bytes_received += len(payload)
-        if self.topics.kind(topic) == "status":
+        if self.topics.kind(topic) in TEXT_KINDS:
             self._on_text(topic, payload)
             return
         if not payload:

@@ -6,7 +6,9 @@ The model is the host's model description (agent/common/modelspec.py,
 cross-entropy averaged over the batch: the maths of agent/npmodel.py and of
 the firmware's nn/, with the same flat parameter layout (per layer its
 weight, then its bias; a conv1d weight is ``(out, in, kernel)``, a dense
-weight ``(out, in)``; activations are channel-major ``(C, L)``).
+weight ``(out, in)``; activations are channel-major ``(C, L)``). A model
+with any other kind (``conv2d``, the 2-D pools, ``dropout``) is refused when
+:class:`Model` is built, naming the layer and the kinds of :data:`KINDS`.
 
 Memory is one ``array('f')`` per layer output and per backward buffer,
 allocated once; samples are processed one at a time, so the batch size costs
@@ -96,7 +98,8 @@ class Layer:
 
     def __init__(self, kind, cfg, in_shape):
         if kind not in KINDS:
-            raise ValueError("layer kind %r is not supported on MicroPython" % kind)
+            raise ValueError("layer kind %r is not supported on MicroPython; supported: %s"
+                             % (kind, ", ".join(KINDS)))
         self.kind = kind
         self.in_shape = in_shape
         self.n_params = 0
@@ -148,10 +151,16 @@ class Model:
     """
 
     def __init__(self, spec: dict) -> None:
+        self.name = spec.get("name", "model")
+        for i, cfg in enumerate(spec["layers"]):
+            kind = cfg.get("kind")
+            if kind not in KINDS:
+                # Refuse before any buffer is allocated, in one line.
+                raise ValueError("%s: layer %d (%s) is not supported on MicroPython; supported: %s"
+                                 % (self.name, i, kind, ", ".join(KINDS)))
         shape = tuple(spec["input_shape"])
         if len(shape) != 2:
             raise ValueError("input_shape must be (channels, length) for a 1-D model")
-        self.name = spec.get("name", "model")
         self.num_classes = spec["num_classes"]
         self.input_size = _size(shape)
         self.layers = []

@@ -211,7 +211,7 @@ class Node:
         if f.msg_type in (ft.DENSE_MODEL, ft.SPARSE_MODEL_DELTA):
             self._on_model(f, data)
         elif f.msg_type == ft.ROUND_OPEN:
-            version, _deadline, batch, flags = struct.unpack(_ROUND, f.payload)
+            version, _deadline, batch, flags = struct.unpack(_ROUND, f.payload[:12])  # spec hash after
             if flags & ROUND_DONE:
                 self.done = True
                 return

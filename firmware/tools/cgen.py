@@ -1,38 +1,12 @@
-"""Helpers shared by the firmware generators: C literals that round-trip exactly."""
+"""Helpers shared by the firmware generators: C literals that round-trip exactly, files, banners."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
 
-import numpy as np
+from sparrow.common.c_literals import PER_LINE, array_body, float_literal, floats, ints
 
-PER_LINE = 8
-
-
-def float_literal(value: float) -> str:
-    """Exact C99 literal of a float32 (hexadecimal floating constant)."""
-    v = float(np.float32(value))
-    if not np.isfinite(v):
-        raise ValueError(f"cannot write non-finite value {v!r} into firmware")
-    return f"{v.hex()}f"
-
-
-def array_body(items: Iterable[str]) -> str:
-    """Comma-separated items, PER_LINE to a line, indented for an initializer."""
-    items = list(items)
-    lines = [", ".join(items[i : i + PER_LINE]) for i in range(0, len(items), PER_LINE)]
-    return ",\n".join("    " + line for line in lines)
-
-
-def floats(values: np.ndarray) -> str:
-    """Initializer body for a float array."""
-    return array_body(float_literal(v) for v in np.asarray(values, dtype=np.float32).ravel())
-
-
-def ints(values: np.ndarray) -> str:
-    """Initializer body for an integer array."""
-    return array_body(str(int(v)) for v in np.asarray(values).ravel())
+__all__ = ["PER_LINE", "array_body", "banner", "float_literal", "floats", "ints", "write"]
 
 
 def write(path: Path, text: str) -> None:

@@ -1,7 +1,7 @@
 """Generate the firmware's model: layer table and initial weights.
 
 Reads the shared model description (``sparrow.common.modelspec``: a registered
-name, or a JSON file holding ``ModelSpec.to_dict()``) and writes
+name, or a JSON or TOML file holding ``ModelSpec.to_dict()``) and writes
 
 * ``model.h``: sizes as macros (to size static arrays) and the declarations;
 * ``model.c``: the ``nn_layer`` table with every activation and parameter
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from cgen import banner, floats, write
-from sparrow.common.modelspec import ModelSpec, get_spec, init_params
+from sparrow.common.modelspec import ModelSpec, init_params, resolve_spec
 
 KIND_ENUM = {
     "dense": "NN_DENSE",
@@ -63,7 +63,9 @@ def plan(spec: ModelSpec) -> Plan:
     Raises
     ------
     ValueError
-        If the model uses a layer kind the firmware lacks (e.g. conv2d).
+        If the model uses a layer kind the firmware lacks (conv2d, the 2-D
+        pools, dropout), naming the first such layer and the kinds of
+        :data:`KIND_ENUM`, before anything is written.
     """
     slices = spec.param_slices
     shapes = spec.shapes
@@ -73,7 +75,8 @@ def plan(spec: ModelSpec) -> Plan:
     for i, layer in enumerate(spec.layers):
         if layer.kind not in KIND_ENUM:
             raise ValueError(
-                f"{spec.name}: layer {i} is {layer.kind!r}; the firmware implements {sorted(KIND_ENUM)}"
+                f"{spec.name}: layer {i} ({layer.kind}) is not supported by the firmware; "
+                f"supported: {', '.join(KIND_ENUM)}"
             )
         in_ch, in_len = _as_channels_length(shapes[i])
         out_ch, out_len = _as_channels_length(shapes[i + 1])
@@ -155,22 +158,29 @@ const float sparrow_model_init[SPARROW_MODEL_N_PARAMS] = {{
 
 
 def load_spec(model: str) -> ModelSpec:
-    """A registered model name, or the path of a JSON model description."""
-    path = Path(model)
-    if path.suffix == ".json":
-        return ModelSpec.from_dict(json.loads(path.read_text()))
-    return get_spec(model)
+    """A registered model name, or the path of a JSON or TOML model description.
+
+    Raises
+    ------
+    ValueError
+        One line: an unknown name, or a file ``resolve_spec`` refuses.
+    """
+    return resolve_spec(model)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="cnn1d_watch", help="registered name or spec .json")
+    parser.add_argument("--model", default="cnn1d_watch", help="registered name, or a spec .json or .toml")
     parser.add_argument("--seed", type=int, default=0, help="seed of init_params")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     args = parser.parse_args(argv)
-    spec = load_spec(args.model)
-    params = init_params(spec, args.seed)
-    header, source = render(spec, params, args.seed)
+    try:
+        spec = load_spec(args.model)
+        params = init_params(spec, args.seed)
+        header, source = render(spec, params, args.seed)
+    except ValueError as exc:
+        # A model the firmware cannot run is refused in one line, nothing written.
+        raise SystemExit(f"gen_model.py: {exc}") from None
     write(args.out / "model.h", header)
     write(args.out / "model.c", source)
     np.savez(args.out / "model.npz", params=params, spec=json.dumps(spec.to_dict()))

@@ -11,6 +11,9 @@ quarter of float32's flash. Writes
 * ``shard.npz``: the dequantised float32 samples exactly as the board sees
   them, and the labels, for the tests.
 
+The quantiser and the C text are ``sparrow.agent.data``'s, which
+``sparrow data pack --format c`` uses for any other data.
+
 Usage::
 
     python firmware/tools/gen_shard.py --node 0 --out build/mps2-an386/gen
@@ -23,73 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from cgen import banner, float_literal, array_body, ints, write
+from cgen import write
+from sparrow.agent.data import dequantise, quantise, render_c_shard
 from sparrow.common.datasets import load, partition
 
 
-def quantise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel symmetric int8 quantisation of samples shaped (N, C, L).
-
-    Returns
-    -------
-    q : np.ndarray
-        int8, same shape as x, in [-127, 127].
-    scale : np.ndarray
-        float32, shape (C,); a channel of zeros gets scale 1.
-    """
-    if x.ndim != 3:
-        raise ValueError(f"samples must be (N, channels, length), got {x.shape}")
-    peak = np.abs(x).max(axis=(0, 2)).astype(np.float32)
-    scale = np.where(peak > 0, peak / np.float32(127.0), np.float32(1.0)).astype(np.float32)
-    q = np.clip(np.rint(x / scale[None, :, None]), -127, 127).astype(np.int8)
-    return q, scale
-
-
-def dequantise(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """The board's arithmetic: float32(q) * scale[c], one rounding."""
-    return (q.astype(np.float32) * scale[None, :, None].astype(np.float32)).astype(np.float32)
-
-
 def render(q: np.ndarray, y: np.ndarray, scale: np.ndarray, what: str) -> tuple[str, str]:
-    """Return the texts of shard.h and shard.c."""
-    n, channels, length = q.shape
-    header = banner("gen_shard.py", f"shard.h - {what}.") + f"""#ifndef SPARROW_SHARD_DATA_H
-#define SPARROW_SHARD_DATA_H
-
-#include "shard.h"
-
-#define SPARROW_SHARD_N_SAMPLES {n}u
-
-extern const nn_shard sparrow_shard;
-
-#endif /* SPARROW_SHARD_DATA_H */
-"""
-    source = banner("gen_shard.py", f"shard.c - {what}.") + f"""#include "shard_data.h"
-
-#define SHARD_SECTION __attribute__((section(".shard")))
-
-static const int8_t shard_x[{q.size}] SHARD_SECTION = {{
-{ints(q)}
-}};
-
-static const uint8_t shard_y[{n}] SHARD_SECTION = {{
-{ints(y)}
-}};
-
-static const float shard_scale[{channels}] = {{
-{array_body(float_literal(s) for s in scale)}
-}};
-
-const nn_shard sparrow_shard = {{
-    .n_samples = SPARROW_SHARD_N_SAMPLES,
-    .channels = {channels}u,
-    .length = {length}u,
-    .x = shard_x,
-    .y = shard_y,
-    .scale = shard_scale,
-}};
-"""
-    return header, source
+    """Return the texts of shard.h and shard.c (the writer ``sparrow data pack --format c`` shares)."""
+    return render_c_shard(q, y, scale, what, generator="firmware/tools/gen_shard.py")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,28 +12,29 @@ import time
 
 from sparrow.common.config import BrokerConfig
 
-__all__ = ["start_agents", "stop_processes"]
+__all__ = ["start_agent", "start_agents", "stop_processes"]
+
+
+def start_agent(broker: BrokerConfig, device: int, args: list[str], log_dir: str) -> subprocess.Popen[bytes]:
+    """Start one ``sparrow agent`` with device id ``device`` and the flags ``args``.
+
+    Its output goes to ``<log_dir>/agent-<device>.log``.
+    """
+    command = [
+        sys.executable, "-m", "sparrow.common.cli", "agent",
+        "--broker-host", broker.host, "--broker-port", str(broker.port), "--broker-job", broker.job,
+        "--device-id", str(device), *args,
+    ]
+    with open(os.path.join(log_dir, f"agent-{device}.log"), "wb") as out:
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
 def start_agents(broker: BrokerConfig, count: int, dataset: str, model: str, extra: list[str],
                  log_dir: str) -> list[subprocess.Popen[bytes]]:
-    """Start ``count`` ``sparrow agent`` processes (device ids 1..count).
-
-    Each process's output goes to ``<log_dir>/agent-<id>.log``.
-    """
-    processes = []
-    for index in range(count):
-        device = index + 1
-        command = [
-            sys.executable, "-m", "sparrow.common.cli", "agent",
-            "--broker-host", broker.host, "--broker-port", str(broker.port), "--broker-job", broker.job,
-            "--device-id", str(device), "--node-index", str(index), "--num-nodes", str(count),
-            "--dataset", dataset, "--model", model, *extra,
-        ]
-        with open(os.path.join(log_dir, f"agent-{device}.log"), "wb") as out:
-            processes.append(subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                              stdin=subprocess.DEVNULL))
-    return processes
+    """Start ``count`` agents (device ids 1..count) on IID shares of a bundled data set."""
+    return [start_agent(broker, index + 1, ["--node-index", str(index), "--num-nodes", str(count),
+                                            "--dataset", dataset, "--model", model, *extra], log_dir)
+            for index in range(count)]
 
 
 def stop_processes(processes: list[subprocess.Popen[bytes]], grace_s: float = 5.0) -> None:

@@ -7,10 +7,10 @@ The harness loads each by its path, without changing ``sys.path``.
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
+
+from sparrow.common.file_modules import load_module_file
 
 __all__ = ["ROOT", "load_script"]
 
@@ -21,14 +21,4 @@ ROOT = Path(__file__).resolve().parents[2]
 def load_script(relative: str) -> ModuleType:
     """The module in ``ROOT / relative``, loaded once under its file name."""
     path = ROOT / relative
-    name = path.stem
-    loaded = sys.modules.get(name)
-    if loaded is not None and Path(getattr(loaded, "__file__", "")).resolve() == path:
-        return loaded
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module_file(path, path.stem)
