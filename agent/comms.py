@@ -40,6 +40,11 @@ class SingleUpload:
         """Loss of the last round's first batch."""
         return self.mode.last_loss
 
+    @property
+    def last_stats(self) -> tuple[float, float, int] | None:
+        """(loss, accuracy, samples) of the last round's batch."""
+        return self.mode.last_stats
+
     @staticmethod
     def subscriptions(topics: Topics) -> list[tuple[str, int]]:
         """The broadcast model."""
@@ -61,7 +66,9 @@ class SingleUpload:
         """Make the round's frame from the model held and send it."""
         node = self.node
         assert node.replica.params is not None
-        node.send_update(self.mode.frame(node.replica.params, rnd, batch_size, node.seq))
+        frame = self.mode.frame(node.replica.params, rnd, batch_size, node.seq)
+        node.send_stats(rnd, self.mode.last_stats)
+        node.send_update(frame)
         node.advance_seq()
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import sgc
 
 from sparrow.agent.local_sgd import LocalSGD
-from sparrow.agent.npmodel import dropout_rng, loss_and_grad
+from sparrow.agent.npmodel import dropout_rng, forward, loss_grad_correct
 from sparrow.agent.selections import build_compressor
 from sparrow.common.datasets import round_batch
 
@@ -43,6 +43,8 @@ class Mode(Protocol):
 
     compressor: Compressor
     last_loss: float
+    #: (loss, accuracy, samples) of the last round's batch, for the host's progress without evaluation data.
+    last_stats: tuple[float, float, int] | None
 
     def frame(self, params: np.ndarray, rnd: int, batch_size: int, seq: int) -> bytes:
         """Train on the round's data from ``params``; the frame to send."""
@@ -56,13 +58,15 @@ class GradientMode:
         self.node = node
         self.compressor = build_compressor(node.config, node.spec.num_params, node.spec.layer_param_ranges)
         self.last_loss = float("nan")
+        self.last_stats: tuple[float, float, int] | None = None
 
     def frame(self, params: np.ndarray, rnd: int, batch_size: int, seq: int) -> bytes:
         node, config = self.node, self.node.config
         pick = round_batch(node.y.size, batch_size, config.seed, config.device_id, rnd)
-        loss, grad = loss_and_grad(node.spec, params, node.x[pick], node.y[pick],
-                                   rng=dropout_rng(config.seed, config.device_id, rnd))
+        loss, grad, correct = loss_grad_correct(node.spec, params, node.x[pick], node.y[pick],
+                                                rng=dropout_rng(config.seed, config.device_id, rnd))
         self.last_loss = float(loss)
+        self.last_stats = (float(loss), correct / pick.size, int(pick.size))
         indices, values = self.compressor.compress(np.ascontiguousarray(grad, dtype=np.float32))
         return sgc.encode_sparse(node.spec.num_params, indices, values, value_coding=config.value_coding,
                                  device_id=config.device_id, round=rnd, seq=seq)
@@ -77,11 +81,19 @@ class AverageMode:
         self.local = LocalSGD(node.spec, node.x, node.y, self.compressor, config.local_steps, config.warmup_rounds,
                               config.local_lr, LOCAL_BATCH, config.seed, config.device_id)
         self.value_coding = config.value_coding
+        self.node = node
         self.last_loss = float("nan")
+        self.last_stats: tuple[float, float, int] | None = None
 
     def frame(self, params: np.ndarray, rnd: int, batch_size: int, seq: int) -> bytes:
+        node, config = self.node, self.node.config
+        # Accuracy of the model the round starts from, on the round's batch: one forward, no dropout.
+        pick = round_batch(node.y.size, batch_size, config.seed, config.device_id, rnd)
+        logits = forward(node.spec, params, node.x[pick])
         frame, work = self.local.frame(params, rnd, self.value_coding, seq, batch_size)
         self.last_loss = work.loss
+        correct = int(np.count_nonzero(logits.argmax(axis=1) == node.y[pick]))
+        self.last_stats = (float(work.loss), correct / pick.size, int(pick.size))
         return frame
 
 

@@ -304,6 +304,16 @@ class Agent:
         """The next update gets the next sequence number."""
         self.seq = (self.seq + 1) & 0xFFFF
 
+    def send_stats(self, rnd: int, stats: tuple[float, float, int] | None) -> None:
+        """The round's training (loss, accuracy, samples), for a host that has no data to evaluate on.
+
+        Sent before the round's update, so it reaches the host while the round is open.
+        """
+        if stats is None or not np.isfinite(stats[0]):
+            return
+        payload = control.RoundStats(rnd, stats[0], stats[1], stats[2]).pack()
+        self.transport.publish(self.topics.metrics(self.config.device_id), payload, qos=0)
+
     def send_update(self, frame: bytes) -> None:
         """Publish an update frame of the open round (kept, to send again if the round is re-announced)."""
         self.cached_frames.append(frame)

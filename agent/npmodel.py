@@ -16,7 +16,7 @@ import numpy as np
 from sparrow.common.modelspec import ModelSpec, check_params
 from sparrow.agent.np_layers import OPS
 
-__all__ = ["accuracy", "check_inputs", "check_labels", "check_params", "dropout_rng", "forward", "loss_and_grad",
+__all__ = ["accuracy", "check_inputs", "check_labels", "check_params", "dropout_rng", "forward", "loss_and_grad", "loss_grad_correct",
            "softmax_cross_entropy"]
 
 #: Last word of the seed of a round's dropout masks, after (seed, device id,
@@ -153,9 +153,22 @@ def loss_and_grad(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndar
     ValueError
         If an argument does not fit the spec.
     """
+    loss, grad, _ = loss_grad_correct(spec, params, x, y, rng=rng)
+    return loss, grad
+
+
+def loss_grad_correct(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndarray, *,
+                      rng: Optional[np.random.Generator] = None) -> tuple[float, np.ndarray, int]:
+    """:func:`loss_and_grad` and how many samples of the batch the model got right (training accuracy)."""
     params = check_params(spec, params)
     x = check_inputs(spec, x)
     y = check_labels(spec, y, x.shape[0])
+    loss, grad, logits = _loss_grad_logits(spec, params, x, y, rng)
+    return loss, grad, int(np.count_nonzero(logits.argmax(axis=1) == y))
+
+
+def _loss_grad_logits(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndarray,
+                      rng: Optional[np.random.Generator]) -> tuple[float, np.ndarray, np.ndarray]:
     logits, caches = _forward(spec, params, x, rng)
     loss, delta = softmax_cross_entropy(logits, y)
     grad = np.empty(spec.num_params, dtype=np.float32)
@@ -170,7 +183,7 @@ def loss_and_grad(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndar
             grad[slices[f"{i}.bias"]] = pgrads[1]
         if delta is None:
             break
-    return loss, grad
+    return loss, grad, logits
 
 
 def accuracy(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndarray, batch: int = 1024) -> float:

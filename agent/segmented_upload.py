@@ -66,6 +66,7 @@ class SegmentedUpload:
         self.assembly: tuple[int, int, ModelAssembler] | None = None  # (model version, plan id, assembler)
         self.segments_sent = 0
         self.last_loss = float("nan")
+        self.last_stats: tuple[float, float, int] | None = None
 
     @property
     def replans(self) -> int:
@@ -111,6 +112,9 @@ class SegmentedUpload:
         forward = self._forward(rnd, node.x[pick])
         backward = LayerwiseBackward(node.spec, forward, node.y[pick])
         self.last_loss = float(backward.loss)
+        correct = int(np.count_nonzero(forward.logits.argmax(axis=1) == node.y[pick]))
+        self.last_stats = (self.last_loss, correct / pick.size, int(pick.size))
+        node.send_stats(rnd, self.last_stats)
         backward_s = [0.0] * len(self.groups)
         layer_bytes = [0.0] * len(self.groups)
         sent: list[tuple[int, float]] = []

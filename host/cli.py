@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
     broker = config_from_args(BrokerConfig, section(file, "broker"), args, prefix="broker_")
     config = config_from_args(HostConfig, section(file, "host"), args)
     summary = Host(config, broker, resume=args.resume).run()
-    print(json.dumps({"final_accuracy": summary.final_accuracy, "rounds": summary.rounds,
+    print(json.dumps({"final_accuracy": summary.final_accuracy,
+                      "final_train_accuracy": summary.final_train_accuracy, "rounds": summary.rounds,
                       "bytes_up": summary.bytes_up, "compression_ratio": summary.compression_ratio,
                       "run_dir": os.path.abspath(config.run_dir)}))
     return 0

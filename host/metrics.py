@@ -35,6 +35,8 @@ class RoundRecord:
     bytes_down: int
     round_s: float
     wall_s: float
+    train_loss: float | None = None
+    train_accuracy: float | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,9 @@ class Summary:
     reject_reasons: dict[str, int] = field(default_factory=dict)
     per_device: dict[str, dict[str, int]] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+    final_train_loss: float | None = None
+    final_train_accuracy: float | None = None
+    train_stats_rejected: int = 0
 
 
 class RunLog:
@@ -105,25 +110,35 @@ class RunLog:
 def plot_run(records: list[dict[str, Any]], run_dir: str, title: str = "") -> list[str]:
     """Plot accuracy against rounds and against uploaded bytes (PNG, Agg).
 
+    The test accuracy (where the host evaluated) is a solid line, the nodes'
+    training accuracy on their round batches (where they reported it) a
+    dashed one.
+
     Returns
     -------
     list of str
-        Paths of the written PNG files (empty when no round was evaluated).
+        Paths of the written PNG files (empty when there is nothing to plot).
     """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = [r for r in records if r["accuracy"] is not None]
-    if not rows:
+    train = [r for r in records if r.get("train_accuracy") is not None]
+    if not rows and not train:
         return []
     paths = []
     for x_key, x_label, name in (("round", "round", "accuracy_vs_rounds.png"),
                                  ("bytes_up", "uploaded bytes (all nodes)", "accuracy_vs_bytes.png")):
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.plot([r[x_key] for r in rows], [r["accuracy"] for r in rows], marker=".")
+        if rows:
+            ax.plot([r[x_key] for r in rows], [r["accuracy"] for r in rows], marker=".", label="test")
+        if train:
+            ax.plot([r[x_key] for r in train], [r["train_accuracy"] for r in train], linestyle="--",
+                    label="nodes' training batches")
+            ax.legend(loc="lower right")
         ax.set_xlabel(x_label)
-        ax.set_ylabel("test accuracy")
+        ax.set_ylabel("accuracy")
         if x_key == "bytes_up":
             ax.set_xscale("log")
         ax.set_title(title)

@@ -44,6 +44,7 @@ from sparrow.host.schedule import lr_at
 from sparrow.common.segments import encode_model_segments, layer_groups
 from sparrow.common.support import encode_summary
 from sparrow.host.support import summarize
+from sparrow.host.train_stats import TrainStats
 from sparrow.host.torch_model import build_torch_model, evaluate, get_flat, set_flat
 
 __all__ = ["CHECKPOINT_NAME", "Host", "HostStopped"]
@@ -86,6 +87,7 @@ class Host:
         self.n = self.spec.num_params
         self.x_test, self.y_test = self._evaluation_data(data)
         self.best_accuracy = -1.0
+        self.train_stats = TrainStats()
         self.model = build_torch_model(self.spec, seed=config.seed).to(self.device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr, momentum=config.momentum,
                                          weight_decay=config.weight_decay)
@@ -105,7 +107,7 @@ class Host:
         self.transport = Transport(
             broker, client_id=f"sparrow-{broker.job}-host", status_name="host",
             subscriptions=[(f"{self.topics.root}/update/+", 1), (f"{self.topics.root}/control/+", 1),
-                           (f"{self.topics.root}/status/+", 1)],
+                           (f"{self.topics.root}/status/+", 1), (f"{self.topics.root}/metrics/+", 0)],
             on_frame=lambda t, f: self.events.put(("frame", t, f)),
             on_text=lambda t, p: self.events.put(("text", t, p)),
             on_error=lambda t, e: self.events.put(("error", t, e)),
@@ -175,6 +177,7 @@ class Host:
         self._announce(rnd)
         reason = self._wait_for_close(plan)
         on_time, late = self.book.close()
+        train_loss, train_accuracy = self.train_stats.close(rnd)
         grad, _ = self.policy.aggregate(on_time, late, self.n)
         lr = lr_at(self.config.lr_schedule, self.config.lr, rnd, self.config.rounds)
         for group in self.optimizer.param_groups:
@@ -202,7 +205,8 @@ class Host:
             loss=self.last_eval[0] if evaluated and self.last_eval else None,
             bytes_up=self.book.bytes_up, dense_bytes_up=self.book.dense_bytes_up,
             bytes_down=self.bytes_down + len(frame), round_s=time.monotonic() - opened,
-            wall_s=self.wall_before + time.monotonic() - start)
+            wall_s=self.wall_before + time.monotonic() - start,
+            train_loss=train_loss, train_accuracy=train_accuracy)
         self.runlog.append(record)
         self._checkpoint(start, pending_frame=frame)
         self._publish_model(frame)
@@ -273,7 +277,11 @@ class Host:
         device = _device_of(topic)
         what = self.topics.kind(topic)
         if kind == "text":
-            if device is not None:
+            if device is None:
+                return
+            if what == "metrics":
+                self.train_stats.offer(device, data, self.book.round, self.samples)
+            elif what == "status":
                 (self.online.add if data == ONLINE else self.online.discard)(device)
             return
         if device is None:
@@ -380,7 +388,8 @@ class Host:
     @staticmethod
     def _postfix(record: RoundRecord) -> dict[str, str]:
         acc = "-" if record.accuracy is None else f"{100 * record.accuracy:.1f}%"
-        return {"acc": acc, "up": _human(record.bytes_up), "down": _human(record.bytes_down),
+        train = "-" if record.train_accuracy is None else f"{100 * record.train_accuracy:.1f}%"
+        return {"acc": acc, "train": train, "up": _human(record.bytes_up), "down": _human(record.bytes_down),
                 "nodes": str(record.online)}
 
     def _finish(self, start: float) -> Summary:
@@ -404,7 +413,12 @@ class Host:
             updates=counts["accepted"], late_applied=counts["late_applied"], late_dropped=counts["late_dropped"],
             duplicates=counts["duplicate"], rejected=counts["rejected"], reject_reasons=dict(self.book.reasons),
             per_device={str(d): dict(c) for d, c in sorted(self.book.per_device.items())},
-            config=self.config.to_dict())
+            config=self.config.to_dict(),
+            final_train_loss=next((r["train_loss"] for r in reversed(records) if r.get("train_loss") is not None),
+                                  None),
+            final_train_accuracy=next((r["train_accuracy"] for r in reversed(records)
+                                       if r.get("train_accuracy") is not None), None),
+            train_stats_rejected=self.train_stats.rejected)
         self.runlog.write_summary(summary)
         plot_run(records, self.config.run_dir,
                  title=f"{self.spec.name} on {self.config.val_data or self.config.dataset or 'own data'}")
@@ -417,7 +431,11 @@ class Host:
 
 def _device_of(topic: str) -> int | None:
     last = Topics.last(topic)
-    return int(last) if last.isdigit() else None
+    # isdigit() alone takes "²" and other Unicode digits that int() refuses.
+    if not (last.isascii() and last.isdigit() and len(last) <= 10):
+        return None
+    device = int(last)
+    return device if device <= 0xFFFFFFFF else None  # the frame header's device id is a u32
 
 
 def _human(count: float) -> str:

@@ -97,3 +97,24 @@ def test_a_users_own_model_file_and_per_node_data_train_over_the_broker_and_expo
     session = onnxruntime.InferenceSession(str(out.with_suffix(".onnx")))
     logits = session.run(None, {session.get_inputs()[0].name: x})[0]
     np.testing.assert_array_equal(logits.argmax(1), expected)
+
+
+def test_without_evaluation_data_the_host_reports_the_nodes_training_accuracy(broker_config, tmp_path,
+                                                                             agent_logs) -> None:
+    model, _ = write_job(tmp_path, 3)
+    agents = [start_agent(broker_config, node, ["--data", str(tmp_path / f"node-{node}.npz"),
+                                                "--compressor", "laplace", "--density", "0.1"], str(tmp_path))
+              for node in (1, 2, 3)]
+    config = HostConfig(dataset="", model=f"{model}:build", rounds=40, batch_size=32, lr=0.1, min_nodes=3,
+                        deadline_s=20.0, start_timeout_s=60.0, progress=False, run_dir=str(tmp_path / "run"))
+    try:
+        summary = Host(config, broker_config).run()
+    finally:
+        stop_processes(agents, grace_s=10)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(row["accuracy"] is None for row in rows)
+    assert sum(row["train_accuracy"] is not None for row in rows) >= 35, agent_logs()
+    assert summary.final_train_accuracy is not None and summary.final_train_accuracy > 0.5, agent_logs()
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert summary.train_stats_rejected == 0
+    assert (tmp_path / "run" / "accuracy_vs_rounds.png").exists()

@@ -18,11 +18,17 @@ ACK            ``<IB3x``  round acknowledged u32, outcome u8, reserved
 RESYNC         ``<I``     model version the node holds (0: none)
 =============  ===========================================================
 
+One payload travels without a frame, on ``sparrow/<job>/metrics/<dev>``:
+:class:`RoundStats` ``<IffI`` round u32, training loss f32, training
+accuracy f32 (NaN: not measured), samples u32 — what a node saw on its
+batch of a round, so a host without evaluation data can still show progress.
+
 The round number itself travels in the frame header's ``round`` field, and
 the sender in its ``device_id`` field.
 """
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 
@@ -36,6 +42,7 @@ __all__ = [
     "ROUND_DONE",
     "RoundOpen",
     "Resync",
+    "RoundStats",
 ]
 
 #: HELLO capability bit: the node can apply sparse model deltas.
@@ -53,6 +60,7 @@ _ROUND = struct.Struct("<IIHHI")
 _ROUND_SHORT = struct.Struct("<IIHH")
 _ACK = struct.Struct("<IB3x")
 _RESYNC = struct.Struct("<I")
+_STATS = struct.Struct("<IffI")
 _PLAN = struct.Struct("<HH")
 _START = struct.Struct("<H")
 
@@ -184,3 +192,30 @@ class Resync:
     def unpack(cls, payload: bytes) -> "Resync":
         """Parse a RESYNC payload; ValueError when its size is wrong."""
         return cls(*_unpack(_RESYNC, payload, "RESYNC"))
+
+
+@dataclass(frozen=True)
+class RoundStats:
+    """A node's training loss and accuracy on its batch of one round."""
+
+    round: int
+    loss: float
+    accuracy: float
+    samples: int
+
+    def pack(self) -> bytes:
+        """The 16 payload bytes."""
+        return _STATS.pack(self.round, self.loss, self.accuracy, self.samples)
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> "RoundStats":
+        """Parse and check; ValueError for a wrong size, a loss that is not finite and >= 0,
+        an accuracy outside [0, 1] (NaN allowed: not measured) or no samples."""
+        rnd, loss, accuracy, samples = _unpack(_STATS, payload, "round stats")
+        if not (math.isfinite(loss) and loss >= 0):
+            raise ValueError(f"round stats: loss {loss!r} is not a finite number >= 0")
+        if not (math.isnan(accuracy) or 0.0 <= accuracy <= 1.0):
+            raise ValueError(f"round stats: accuracy {accuracy!r} is outside [0, 1]")
+        if samples < 1:
+            raise ValueError("round stats: no samples")
+        return cls(rnd, loss, accuracy, samples)

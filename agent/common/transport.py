@@ -90,6 +90,10 @@ class Topics:
         """Node -> host: HELLO and RESYNC frames, QoS 1."""
         return f"{self.root}/control/{device}"
 
+    def metrics(self, device: int | str) -> str:
+        """Node -> host: the node's training loss and accuracy of a round (``control.RoundStats``), QoS 0."""
+        return f"{self.root}/metrics/{device}"
+
     def ack(self, device: int | str) -> str:
         """Host -> one node: ACK frames, QoS 0."""
         return f"{self.root}/ack/{device}"
@@ -109,9 +113,9 @@ class Topics:
         return parts[2] if len(parts) > 2 and topic.startswith(self.root + "/") else ""
 
 
-#: Topic kinds whose payload is not a frame: status words and the model description (bounded by the broker's
-#: packet limit and checked by their readers).
-TEXT_KINDS = ("status", "spec")
+#: Topic kinds whose payload is not a frame: status words, the model description and round statistics
+#: (bounded by the broker's packet limit and checked by their readers).
+TEXT_KINDS = ("status", "spec", "metrics")
 
 
 def _no_delay(client: mqtt.Client) -> None:
