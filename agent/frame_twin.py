@@ -5,7 +5,8 @@ shared_c does (``sgc``): same header, same index coding choice (Rice with the
 exact best parameter, or a bitmap when not larger), the core's quantisers bit
 for bit (fp32, fp16, int8 + scale, sign + magnitude), CRC-32C, the optional
 HMAC-SHA256 tag, and the receiver checks of section 9 in the same order with
-the same reasons. Only ``array``, ``struct`` and ``hashlib`` are used, so the
+the same reasons. It writes (``compact=True`` or ``"auto"``) and reads the
+compact header of section 13 as well. Only ``array``, ``struct`` and ``hashlib`` are used, so the
 module runs on a MicroPython board; bit loops live in :mod:`twin_kernels`
 (viper on MicroPython). Chunking lives in :mod:`twin_chunk`.
 
@@ -44,6 +45,12 @@ MAX_N = 0x7FFFFFFF
 FLAG_HMAC = 0x01
 FLAGS_RESERVED = 0x0E
 FLAGS_APP = 0xF0
+# compact header (PROTOCOL.md 13): version 2, 11 bytes + n, k (data) + scale (int8, sign)
+COMPACT_VERSION = 2
+COMPACT_HEADER_BYTES = 11
+COMPACT_MAX = 0xFFFF
+FLAG_COMPACT = 0x02  # in Frame.flags only: the frame had the compact header
+MIN_BYTES = COMPACT_HEADER_BYTES + CRC_BYTES
 
 SPARSE_UPDATE = 1
 DENSE_MODEL = 2
@@ -177,17 +184,25 @@ class Frame:
         The shared seed of a STRATIFIED frame, else None.
     authenticated : bool
         True when a key was given and the tag verified.
+    header_bytes : int
+        40, or the compact header's length (then ``flags`` has FLAG_COMPACT).
     """
 
-    def __init__(self, fields: tuple) -> None:
+    def __init__(self, fields: tuple, header_bytes: int = HEADER_BYTES) -> None:
         (self.msg_type, self.flags, self.index_code, self.value_code, self.index_param,
          self.device_id, self.round, self.seq, self.segment_id, self.segment_count,
          self.n, self.k, self.scale, self.payload_len) = fields
+        self.header_bytes = header_bytes
         self.indices = array("I")
         self.values = array("f")
         self.payload = b""
         self.seed = None
         self.authenticated = False
+
+    @property
+    def compact(self) -> bool:
+        """True when the frame had the compact header (PROTOCOL.md 13)."""
+        return bool(self.flags & FLAG_COMPACT)
 
     @property
     def index_coding(self) -> str:
@@ -582,6 +597,59 @@ def _check_key(key):
         raise ArgumentError(E_OPTION, "key must be non-empty bytes")
 
 
+def _compact_code(msg_type):
+    """The 3-bit message code of a compact header: types 1-3 and 16-19."""
+    return msg_type if msg_type <= 3 else msg_type - 12
+
+
+def _compact_type(code):
+    return code + 12 if code >= 4 else code
+
+
+def _compact_header_bytes(code, value_code):
+    if 1 <= code <= 3:
+        return COMPACT_HEADER_BYTES + (8 if value_code in (VAL_INT8, VAL_SIGN) else 4)
+    return COMPACT_HEADER_BYTES
+
+
+def compact_misfit(n=0, device_id=0, round=0, seq=0, segment_id=0, segment_count=1):
+    """Why the compact header cannot carry these fields (a str), or None when it can."""
+    for name, v in (("device_id", device_id), ("round", round), ("seq", seq)):
+        if v > COMPACT_MAX:
+            return "%s %d exceeds %d" % (name, v, COMPACT_MAX)
+    if segment_id != 0 or segment_count != 1:
+        return "segments need the full header"
+    if n > COMPACT_MAX:
+        return "n %d exceeds %d" % (n, COMPACT_MAX)
+    return None
+
+
+def _use_compact(compact, n, device_id, round, seq, segment_id, segment_count):
+    """Whether to write the compact header: compact=True (ArgumentError when a
+    field does not fit), "auto" (when every field fits) or False."""
+    if compact is False:
+        return False
+    if compact is not True and compact != "auto":
+        raise ArgumentError(E_OPTION, "compact must be False, True or 'auto'")
+    misfit = compact_misfit(n, device_id, round, seq, segment_id, segment_count)
+    if misfit is not None and compact is True:
+        raise ArgumentError(E_OPTION, "compact=True: " + misfit)
+    return misfit is None
+
+
+def _compact_head(msg_type, flags, icoding, coding, param, device_id, round, seq, n, k, scale):
+    head = struct.pack("<2sBBBHHH", b"SP", COMPACT_VERSION,
+                       (flags & (FLAG_HMAC | FLAGS_APP)) | (_compact_code(msg_type) << 1),
+                       0 if icoding == IDX_NONE else coding | ((icoding - 1) << 2) | (param << 4),
+                       device_id, round, seq)
+    if icoding == IDX_NONE:
+        return head
+    head += struct.pack("<HH", n, k)
+    if coding in (VAL_INT8, VAL_SIGN):
+        head += struct.pack("<f", scale)
+    return head
+
+
 def _seal(head, index_section, value_section, key):
     """header || payload [|| tag] || crc as bytes."""
     body = bytearray(head)
@@ -594,19 +662,25 @@ def _seal(head, index_section, value_section, key):
 
 
 def _encode_data(n, k, plan, values, coding, key, msg_type, flags, device_id, round, seq,
-                 segment_id, segment_count):
+                 segment_id, segment_count, compact):
     if msg_type not in DATA_TYPES:
         raise ArgumentError(E_MSG_TYPE, "msg_type")
     if msg_type == DENSE_MODEL and plan[0] != IDX_DENSE:
         raise ArgumentError(E_K, "a dense model carries every position")
     _check_fields(msg_type, flags, device_id, round, seq, segment_id, segment_count)
+    compact = _use_compact(compact, n, device_id, round, seq, segment_id, segment_count)
     _check_key(key)
     section, scale = quantize(coding, values)
     icoding, param, isec = plan
     payload_len = len(isec) + len(section)
     flags |= FLAG_HMAC if key is not None else 0
-    head = struct.pack(_HEADER, b"SP", VERSION, msg_type, flags, icoding, coding, param,
-                       device_id, round, seq, segment_id, segment_count, n, k, scale, payload_len)
+    if compact:
+        head = _compact_head(msg_type, flags, icoding, coding, param, device_id, round, seq, n, k,
+                             scale)
+    else:
+        head = struct.pack(_HEADER, b"SP", VERSION, msg_type, flags, icoding, coding, param,
+                           device_id, round, seq, segment_id, segment_count, n, k, scale,
+                           payload_len)
     return _seal(head, isec, section, key)
 
 
@@ -620,7 +694,7 @@ def _check_n_k(n, k):
 def encode_sparse(n: int, indices: array, values: array, value_coding: str = "fp32",
                   key: bytes | None = None, msg_type: int = SPARSE_UPDATE, flags: int = 0,
                   device_id: int = 0, round: int = 0, seq: int = 0, segment_id: int = 0,
-                  segment_count: int = 1) -> bytes:
+                  segment_count: int = 1, compact=False) -> bytes:
     """Encode a sparse data frame (``sgc.encode_sparse``'s bytes exactly).
 
     Parameters
@@ -637,6 +711,9 @@ def encode_sparse(n: int, indices: array, values: array, value_coding: str = "fp
         Per-device HMAC key; when given, a 32-byte tag is appended.
     msg_type, flags, device_id, round, seq, segment_id, segment_count : int
         Header fields (flags: application bits 0xF0 only).
+    compact : bool or "auto"
+        As ``sgc``: True writes the compact header (ArgumentError when a field
+        does not fit), "auto" when every field fits, False the full one.
 
     Returns
     -------
@@ -655,23 +732,24 @@ def encode_sparse(n: int, indices: array, values: array, value_coding: str = "fp
             raise ArgumentError(E_INDICES, "indices must be ascending and < n")
         prev = idx[i]
     return _encode_data(n, k, _index_plan(n, idx, k), values, coding, key, msg_type, flags,
-                        device_id, round, seq, segment_id, segment_count)
+                        device_id, round, seq, segment_id, segment_count, compact)
 
 
 def encode_dense(values: array, value_coding: str = "fp32", key: bytes | None = None,
                  msg_type: int = DENSE_MODEL, flags: int = 0, device_id: int = 0, round: int = 0,
-                 seq: int = 0, segment_id: int = 0, segment_count: int = 1) -> bytes:
+                 seq: int = 0, segment_id: int = 0, segment_count: int = 1,
+                 compact=False) -> bytes:
     """Encode every value (index coding DENSE); see :func:`encode_sparse`."""
     n = len(values)
     _check_n_k(n, n)
     return _encode_data(n, n, (IDX_DENSE, 0, b""), values, _coding_code(value_coding), key,
-                        msg_type, flags, device_id, round, seq, segment_id, segment_count)
+                        msg_type, flags, device_id, round, seq, segment_id, segment_count, compact)
 
 
 def encode_random_k(n: int, seed: int, values: array, value_coding: str = "fp32",
                     key: bytes | None = None, msg_type: int = SPARSE_UPDATE, flags: int = 0,
                     device_id: int = 0, round: int = 0, seq: int = 0, segment_id: int = 0,
-                    segment_count: int = 1) -> bytes:
+                    segment_count: int = 1, compact=False) -> bytes:
     """Encode values at ``stratified_indices(seed, n, len(values))``: 8 seed bytes, no indices."""
     k = len(values)
     _check_n_k(n, k)
@@ -681,22 +759,28 @@ def encode_random_k(n: int, seed: int, values: array, value_coding: str = "fp32"
         raise ArgumentError(E_OPTION, "seed")
     plan = (IDX_STRATIFIED, 0, struct.pack("<Q", seed))
     return _encode_data(n, k, plan, values, _coding_code(value_coding), key, msg_type, flags,
-                        device_id, round, seq, segment_id, segment_count)
+                        device_id, round, seq, segment_id, segment_count, compact)
 
 
 def encode_control(msg_type: int, payload: bytes = b"", key: bytes | None = None, flags: int = 0,
                    device_id: int = 0, round: int = 0, seq: int = 0, segment_id: int = 0,
-                   segment_count: int = 1) -> bytes:
+                   segment_count: int = 1, compact=False) -> bytes:
     """Encode a control frame (hello, round open, ack, resync) with an opaque payload."""
     if msg_type not in CONTROL_TYPES:
         raise ArgumentError(E_MSG_TYPE, "msg_type")
     if len(payload) > MAX_CONTROL_PAYLOAD:
         raise ArgumentError(E_OPTION, "control payload longer than 1024 bytes")
     _check_fields(msg_type, flags, device_id, round, seq, segment_id, segment_count)
+    compact = _use_compact(compact, 0, device_id, round, seq, segment_id, segment_count)
     _check_key(key)
     flags |= FLAG_HMAC if key is not None else 0
-    head = struct.pack(_HEADER, b"SP", VERSION, msg_type, flags, IDX_NONE, VAL_FP32, 0,
-                       device_id, round, seq, segment_id, segment_count, 0, 0, 1.0, len(payload))
+    if compact:
+        head = _compact_head(msg_type, flags, IDX_NONE, VAL_FP32, 0, device_id, round, seq, 0, 0,
+                             1.0)
+    else:
+        head = struct.pack(_HEADER, b"SP", VERSION, msg_type, flags, IDX_NONE, VAL_FP32, 0,
+                           device_id, round, seq, segment_id, segment_count, 0, 0, 1.0,
+                           len(payload))
     return _seal(head, payload, b"", key)
 
 
@@ -713,28 +797,58 @@ def encoded_size_bound(n: int, k: int, value_coding: str = "fp32") -> int:
 
 # ---------------------------------------------------------------- decoding
 
+def _compact_fields(frame, header_bytes, payload_len):
+    """The header fields of a compact frame (PROTOCOL.md 13), as the full header's."""
+    head, coding, device_id, round, seq = struct.unpack_from("<BBHHH", frame, 3)
+    code = (head >> 1) & 7
+    flags = (head & (FLAG_HMAC | FLAGS_APP)) | FLAG_COMPACT
+    value_code = coding & 3
+    n = k = 0
+    scale = 1.0
+    if 1 <= code <= 3:
+        index_code = ((coding >> 2) & 3) + 1
+        n, k = struct.unpack_from("<HH", frame, 11)
+        if value_code in (VAL_INT8, VAL_SIGN):
+            scale = struct.unpack_from("<f", frame, 15)[0]
+    else:  # control: nonzero coding bits fail the control field checks
+        index_code = (coding >> 2) & 3
+    return (_compact_type(code), flags, index_code, value_code, coding >> 4, device_id, round,
+            seq, 0, 1, n, k, scale, payload_len)
+
+
 def _check_framing(frame):
-    """Checks 1-7 of PROTOCOL.md section 9; returns the header fields."""
+    """Checks 1-7 of PROTOCOL.md section 9 (13 for a compact header); returns
+    the header fields and the header's length."""
     length = len(frame)
-    if length < HEADER_BYTES + CRC_BYTES:
+    if length < MIN_BYTES:
         raise FrameError(E_TRUNCATED)
     if frame[0] != 0x53 or frame[1] != 0x50:
         raise FrameError(E_MAGIC)
-    if frame[2] != VERSION:
-        raise FrameError(E_VERSION)
-    fields = struct.unpack_from(_HEADER, frame, 0)[2:]
-    flags = fields[1]
-    if flags & FLAGS_RESERVED:
-        raise FrameError(E_FLAGS)
-    expected = HEADER_BYTES + fields[-1] + CRC_BYTES + (TAG_BYTES if flags & FLAG_HMAC else 0)
-    if length < expected:
-        raise FrameError(E_TRUNCATED)
-    if length > expected:
-        raise FrameError(E_TRAILING)
+    if frame[2] == COMPACT_VERSION:
+        header_bytes = _compact_header_bytes((frame[3] >> 1) & 7, frame[4] & 3)
+        least = header_bytes + CRC_BYTES + (TAG_BYTES if frame[3] & FLAG_HMAC else 0)
+        if length < least:
+            raise FrameError(E_TRUNCATED)
+        fields = _compact_fields(frame, header_bytes, length - least)
+    else:
+        if frame[2] != VERSION:
+            raise FrameError(E_VERSION)
+        if length < HEADER_BYTES + CRC_BYTES:
+            raise FrameError(E_TRUNCATED)
+        header_bytes = HEADER_BYTES
+        fields = struct.unpack_from(_HEADER, frame, 0)[2:]
+        flags = fields[1]
+        if flags & FLAGS_RESERVED:
+            raise FrameError(E_FLAGS)
+        expected = HEADER_BYTES + fields[-1] + CRC_BYTES + (TAG_BYTES if flags & FLAG_HMAC else 0)
+        if length < expected:
+            raise FrameError(E_TRUNCATED)
+        if length > expected:
+            raise FrameError(E_TRAILING)
     body = length - CRC_BYTES
     if crc32c(memoryview(frame)[:body]) != struct.unpack_from("<I", frame, body)[0]:
         raise FrameError(E_CRC)
-    return fields
+    return fields, header_bytes
 
 
 def _check_tag(frame, f, key):
@@ -746,7 +860,7 @@ def _check_tag(frame, f, key):
         return False
     if not tagged:
         raise FrameError(E_AUTH)
-    signed = HEADER_BYTES + f.payload_len
+    signed = f.header_bytes + f.payload_len
     view = memoryview(frame)
     if not _tag_equal(hmac_sha256(key, view[:signed]), view[signed:signed + TAG_BYTES]):
         raise FrameError(E_AUTH)
@@ -799,7 +913,8 @@ def parse(frame: bytes, key: bytes | None = None) -> "Frame":
     check. With ``key`` a valid tag is required.
     """
     _check_key(key)
-    f = Frame(_check_framing(frame))
+    fields, header_bytes = _check_framing(frame)
+    f = Frame(fields, header_bytes)
     f.authenticated = _check_tag(frame, f, key)
     if f.msg_type not in DATA_TYPES and f.msg_type not in CONTROL_TYPES:
         raise FrameError(E_MSG_TYPE)
@@ -807,7 +922,7 @@ def parse(frame: bytes, key: bytes | None = None) -> "Frame":
         raise FrameError(E_HDR_SEGMENT)
     if f.msg_type in CONTROL_TYPES:
         _check_control(f)
-        f.payload = bytes(frame[HEADER_BYTES:HEADER_BYTES + f.payload_len])
+        f.payload = bytes(frame[header_bytes:header_bytes + f.payload_len])
     return f
 
 
@@ -836,7 +951,7 @@ def _decode_indices(f, section, dense_positions):
 
 
 def decode(frame: bytes, key: bytes | None = None) -> "Frame":
-    """Decode untrusted frame bytes into a :class:`Frame` (``sgc.decode``'s result).
+    """Decode untrusted frame bytes (full or compact header) into a :class:`Frame`.
 
     Parameters
     ----------
@@ -860,8 +975,9 @@ def _decode_sections(frame, f, index_bytes, dense_positions):
     """Checks 18-19 of a data frame whose header passed; fills f.indices (left
     empty for a DENSE frame unless ``dense_positions``) and f.values."""
     view = memoryview(frame)
-    isec = view[HEADER_BYTES:HEADER_BYTES + index_bytes]
-    vsec = view[HEADER_BYTES + index_bytes:HEADER_BYTES + f.payload_len]
+    start = f.header_bytes
+    isec = view[start:start + index_bytes]
+    vsec = view[start + index_bytes:start + f.payload_len]
     f.indices = _decode_indices(f, isec, dense_positions)
     if not _values_valid(f.value_code, vsec, f.k):
         raise FrameError(E_VALUES)

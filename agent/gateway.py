@@ -116,6 +116,7 @@ class BridgeStats:
     updates_relayed: int = 0
     updates_repeated: int = 0
     resyncs: int = 0
+    checksum_mismatches: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
 
 
@@ -292,8 +293,8 @@ class BoardBridge:
 
     def _hello_to_host(self) -> None:
         assert self.device is not None and self.info is not None
-        # A board applies dense models only: no sparse-delta capability.
-        hello = control.Hello(num_samples=self.info.shard, capabilities=0)
+        # The gateway's replica applies sparse deltas; the board gets the dense model from it.
+        hello = control.Hello(num_samples=self.info.shard, capabilities=control.CAP_SPARSE_DELTA)
         self._send_control(sgc.MSG_HELLO, hello.pack())
         if self.model is None:
             self.replica.resync()
@@ -362,6 +363,10 @@ class BoardBridge:
             self.stats.updates_repeated += 1
         if not self.replica.holds(pointer.model_version):
             self.replica.resync()
+        elif not self.replica.verify(pointer.model_version, pointer.model_crc):
+            self.stats.checksum_mismatches += 1
+            log.warning("%s: model %d does not match the host's checksum; asked for the whole model",
+                        self.url, pointer.model_version)
 
     def _board_needs_model(self) -> bool:
         if self.done or self.device is None or self.pointer is None or self.model is None:

@@ -199,5 +199,5 @@ class LocalSGD:
         work = self.round(params, rnd, batch_size)
         out = sgc.encode_sparse(self.spec.num_params, work.indices, work.values, value_coding=value_coding,
                                 msg_type=sgc.MSG_SPARSE_MODEL_DELTA, device_id=self.device_id, round=rnd,
-                                seq=seq)
+                                seq=seq, compact="auto")
         return out, work

@@ -69,7 +69,7 @@ class GradientMode:
         self.last_stats = (float(loss), correct / pick.size, int(pick.size))
         indices, values = self.compressor.compress(np.ascontiguousarray(grad, dtype=np.float32))
         return sgc.encode_sparse(node.spec.num_params, indices, values, value_coding=config.value_coding,
-                                 device_id=config.device_id, round=rnd, seq=seq)
+                                 device_id=config.device_id, round=rnd, seq=seq, compact="auto")
 
 
 class AverageMode:

@@ -87,12 +87,14 @@ class Agent:
         self.seq = 0
         self.done = False
         self.rounds_done = 0
+        self.checksum_mismatches = 0
         self.outcomes: dict[str, int] = {name: 0 for name in control.OUTCOMES}
         me = config.device_id
         self.transport = Transport(
             broker, client_id=f"sparrow-{broker.job}-agent-{me}", status_name=str(me),
             subscriptions=COMMS[config.comm].subscriptions(self.topics)
-            + [(self.topics.spec, 1), (self.topics.sync(me), 1), (self.topics.round, 1), (self.topics.ack(me), 0)]
+            + [(self.topics.spec, 1), (self.topics.status("host"), 1), (self.topics.sync(me), 1),
+               (self.topics.round, 1), (self.topics.ack(me), 0)]
             + ([(self.topics.support, 1)] if config.selection == "aware" else []),
             on_frame=self._on_network_frame,
             on_text=lambda t, p: self.events.put(("host", t, p)),
@@ -207,7 +209,8 @@ class Agent:
             except ValueError as exc:
                 log.warning("agent %d: bad model description on %s: %s", self.config.device_id, topic, exc)
         elif kind == "host" and data == ONLINE:
-            # A segmented node needs the host to know its pull plan: tell every host that comes online.
+            # Tell every host that comes online who this node is (its sample count, a segmented node's pull
+            # plan): a HELLO sent before the host subscribed was lost.
             self.replica.forget_resync()
             self.hello()
         elif kind == "segments":
@@ -259,7 +262,7 @@ class Agent:
         self._send_control(sgc.MSG_RESYNC, control.Resync(have).pack())
 
     def _send_control(self, msg_type: int, payload: bytes) -> None:
-        frame = sgc.encode_control(msg_type, payload, device_id=self.config.device_id)
+        frame = sgc.encode_control(msg_type, payload, device_id=self.config.device_id, compact="auto")
         self.transport.publish_frame(self.topics.control(self.config.device_id), frame)
 
     # -- one round -----------------------------------------------------------------
@@ -281,6 +284,11 @@ class Agent:
             return
         if not self.upload.model_ready(pointer.model_version):
             self.replica.resync()
+            return
+        if not self.replica.verify(pointer.model_version, pointer.model_crc):
+            self.checksum_mismatches += 1
+            log.warning("agent %d: model %d does not match the host's checksum; asked for the whole model",
+                        self.config.device_id, pointer.model_version)
             return
         self.cached_frames = []
         self.upload.upload(rnd, pointer.batch_size)

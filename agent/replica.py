@@ -9,7 +9,9 @@ against this one by tests/test_replica_twin.py):
   the copy; a delta for the version held or an older one is ignored;
 * a gap (a delta for a later version, or any delta with no copy yet) asks
   the host for the whole model with one RESYNC; the same RESYNC is not asked
-  twice until the copy changes.
+  twice until the copy changes;
+* a copy whose checksum differs from the one the round pointer carries
+  (a lost or altered delta) asks for the whole model too (:meth:`verify`).
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from typing import Any, Callable
 import numpy as np
 
 import sgc
+
+from sparrow.common.checksum import model_checksum
 
 __all__ = ["ModelReplica"]
 
@@ -65,6 +69,18 @@ class ModelReplica:
     def holds(self, version: int) -> bool:
         """True when the copy is the model of ``version``."""
         return self.params is not None and self.version == version
+
+    def verify(self, version: int, checksum: int) -> bool:
+        """True unless the copy of ``version`` is held and its checksum is not ``checksum`` (0: unchecked).
+
+        On a mismatch the copy is dropped and the whole model asked for.
+        """
+        if not checksum or not self.holds(version) or model_checksum(self.params) == checksum:
+            return True
+        self.params = None
+        self._asked_for = -1
+        self.resync()
+        return False
 
     def resync(self) -> None:
         """Ask for the whole model, once per version held."""

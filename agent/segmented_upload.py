@@ -75,8 +75,8 @@ class SegmentedUpload:
 
     @staticmethod
     def subscriptions(topics: Topics) -> list[tuple[str, int]]:
-        """The host's status, to send the pull plan to every host that comes online."""
-        return [(topics.status("host"), 1)]
+        """Nothing more: the model comes in segments on the node's own sync topic."""
+        return []
 
     def pull_plan(self) -> control.PullPlan:
         """The pull plan the HELLO carries."""

@@ -27,7 +27,7 @@ DROP_REASONS = {DROP_TIMEOUT: "timeout", DROP_EVICTED: "evicted", DROP_MISMATCH:
 _FREE = 0
 _FILLING = 1
 _COMPLETE = 2
-_MIN_FRAME = _ft.HEADER_BYTES + _ft.CRC_BYTES
+_MIN_FRAME = _ft.MIN_BYTES  # the smallest frame: a compact control frame
 
 
 def chunk_count(frame_len: int, max_size: int = CHUNK_DEFAULT_SIZE) -> int:

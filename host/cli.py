@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
     summary = Host(config, broker, resume=args.resume).run()
     print(json.dumps({"final_accuracy": summary.final_accuracy,
                       "final_train_accuracy": summary.final_train_accuracy, "rounds": summary.rounds,
-                      "bytes_up": summary.bytes_up, "compression_ratio": summary.compression_ratio,
+                      "bytes_up": summary.bytes_up, "bytes_down": summary.bytes_down,
+                      "compression_ratio": summary.compression_ratio, "down_ratio": summary.down_ratio,
+                      "total_ratio": summary.total_ratio, "total_bytes_per_node": summary.total_bytes_per_node,
                       "run_dir": os.path.abspath(config.run_dir)}))
     return 0
 

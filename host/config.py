@@ -12,7 +12,7 @@ import sgc
 
 from sparrow.common.checks import is_integer, is_number, require
 from sparrow.common.config import check_choices, choice
-from sparrow.host.downlink import DOWNLINKS
+from sparrow.host.downlink import DELTA_CODINGS, DOWNLINKS
 from sparrow.host.modes import COMMS, LATE_POLICIES, MODES, SELECTIONS
 from sparrow.host.policy import POLICIES
 from sparrow.host.schedule import SCHEDULES
@@ -55,10 +55,21 @@ class HostConfig:
     device : str
         ``"cpu"`` or ``"cuda"`` (or ``"cuda:N"``) for the model and evaluation.
     downlink : str
-        ``"dense32"``, ``"dense16"`` or ``"delta"`` (a sparse model delta
-        with error feedback on the host).
+        ``"delta"`` (the default: a sparse model delta with error feedback
+        on the host, host/downlink.py), ``"dense32"`` or ``"dense16"``.
     downlink_method, downlink_density : str, float
         Selector and density of the ``delta`` downlink.
+    downlink_value_coding : str
+        ``"fp32"``, ``"fp16"`` or ``"int8"`` values of the ``delta`` downlink.
+    downlink_min_coords : int
+        A ``delta`` carries at least this many coordinates (all of a model
+        smaller than that), however low the density.
+    downlink_refresh_rounds : int
+        Every this many rounds the ``delta`` downlink sends the dense fp32
+        model instead (0: never).
+    downlink_refresh_gap : float
+        Also send the dense model when the gap between the host's model and
+        the nodes' copy exceeds this share of the model's norm (0: never).
     policy : str
         ``"quorum"``: close at ``max(min_nodes, ceil(fraction * online))``
         updates or at the deadline; ``"deadline"``: wait for the deadline
@@ -116,9 +127,13 @@ class HostConfig:
     batch_size: int = 32
     seed: int = 0
     device: str = "cpu"
-    downlink: str = choice("dense32", DOWNLINKS)
+    downlink: str = choice("delta", DOWNLINKS)
     downlink_method: str = choice("exact", sgc.METHODS)
     downlink_density: float = 0.05
+    downlink_value_coding: str = choice("fp16", DELTA_CODINGS)
+    downlink_min_coords: int = 1024
+    downlink_refresh_rounds: int = 100
+    downlink_refresh_gap: float = 0.0
     policy: str = choice("quorum", POLICIES)
     min_nodes: int = 1
     fraction: float = 1.0
@@ -152,6 +167,12 @@ class HostConfig:
                  f"host.device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
         require(is_number(self.downlink_density) and 0 < self.downlink_density <= 1,
                  f"host.downlink_density must be in (0, 1], got {self.downlink_density!r}")
+        require(is_integer(self.downlink_min_coords) and self.downlink_min_coords >= 1,
+                f"host.downlink_min_coords must be an integer >= 1, got {self.downlink_min_coords!r}")
+        require(is_integer(self.downlink_refresh_rounds) and self.downlink_refresh_rounds >= 0,
+                f"host.downlink_refresh_rounds must be an integer >= 0, got {self.downlink_refresh_rounds!r}")
+        require(is_number(self.downlink_refresh_gap) and self.downlink_refresh_gap >= 0,
+                f"host.downlink_refresh_gap must be a number >= 0, got {self.downlink_refresh_gap!r}")
         require(is_integer(self.min_nodes) and self.min_nodes >= 1, f"host.min_nodes must be an integer >= 1, got {self.min_nodes!r}")
         require(is_number(self.fraction) and 0 < self.fraction <= 1, f"host.fraction must be in (0, 1], got {self.fraction!r}")
         require(is_number(self.deadline_s) and self.deadline_s > 0, f"host.deadline_s must be > 0, got {self.deadline_s!r}")

@@ -17,7 +17,9 @@ from sparrow.common.cli import Subcommand, register
 from sparrow.common.config import BrokerConfig
 from sparrow.host.broker import Mosquitto
 from sparrow.host.config import HostConfig
+from sparrow.host.downlink import DOWNLINKS
 from sparrow.host.lab.processes import start_agents, stop_processes
+from sparrow.host.metrics import Summary
 
 __all__ = ["add_demo_arguments", "run_demo"]
 
@@ -30,6 +32,12 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--density", type=float, default=0.005, help="share of coordinates sent (default 0.005)")
     parser.add_argument("--value-coding", default="int8", help="fp32, fp16, int8 or sign (default int8)")
     parser.add_argument("--lr", type=float, default=0.1, help="host learning rate, cosine schedule (default 0.1)")
+    parser.add_argument("--downlink", default="delta", choices=tuple(DOWNLINKS),
+                        help="how the model goes down (default delta: a sparse int8 model delta)")
+    parser.add_argument("--downlink-density", type=float, default=0.01,
+                        help="share of the model a delta carries (default 0.01)")
+    parser.add_argument("--downlink-refresh-rounds", type=int, default=200,
+                        help="a dense model every this many rounds (default 200)")
     parser.add_argument("--per-layer", action="store_true",
                         help="select per layer (default: over the whole model)")
     parser.add_argument("--model", default="mlp_fmnist", help="model (default mlp_fmnist)")
@@ -56,7 +64,9 @@ def run_demo(args: argparse.Namespace) -> int:
         # residual memories, plain SGD with a cosine rate on the host.
         config = HostConfig(dataset="fashion_mnist", model=args.model, rounds=rounds, lr=args.lr,
                             lr_schedule="cosine", momentum=0.0, batch_size=64, device=args.device, min_nodes=args.nodes, fraction=1.0,
-                            deadline_s=10.0, eval_every=10, run_dir=run_dir)
+                            deadline_s=10.0, eval_every=10, run_dir=run_dir, downlink=args.downlink,
+                            downlink_density=args.downlink_density, downlink_value_coding="int8",
+                            downlink_refresh_rounds=args.downlink_refresh_rounds)
         print(f"sparrow demo: mosquitto on 127.0.0.1:{mosquitto.port}, {args.nodes} agents, "
               f"{args.compressor} at density {args.density} ({args.value_coding}), {rounds} rounds, "
               f"output in {run_dir}")
@@ -68,17 +78,21 @@ def run_demo(args: argparse.Namespace) -> int:
             summary = Host(config, broker).run()
         finally:
             stop_processes(processes)
-    _print_table(summary.final_accuracy, summary.bytes_up, summary.dense_bytes_up, summary.wall_s)
+    _print_table(summary)
     return 0 if summary.final_accuracy > 0.80 else 1
 
 
-def _print_table(accuracy: float, bytes_up: int, dense_up: int, wall_s: float) -> None:
+def _print_table(summary: Summary) -> None:
+    nodes = max(1, summary.nodes)
+    dense_per_node = (summary.dense_bytes_up + summary.dense_bytes_down) / nodes
     rows = [
-        ("test accuracy", f"{100 * accuracy:.2f} %"),
-        ("uploaded (all nodes)", f"{bytes_up / 1e6:.3f} MB"),
-        ("dense fp32 would be", f"{dense_up / 1e6:.1f} MB"),
-        ("ratio against dense", f"{dense_up / max(1, bytes_up):.0f}x"),
-        ("wall time", f"{wall_s:.0f} s"),
+        ("traffic per node", f"{summary.total_bytes_per_node / 1e6:.3f} MB "
+                             f"({summary.bytes_up_per_node / 1e6:.3f} up, {summary.bytes_down_per_node / 1e6:.3f} down)"),
+        ("dense fp32 both ways", f"{dense_per_node / 1e6:.1f} MB per node"),
+        ("ratio, both ways", f"{summary.total_ratio:.0f}x (up {summary.compression_ratio:.0f}x, "
+                             f"down {summary.down_ratio:.0f}x)"),
+        ("test accuracy", f"{100 * summary.final_accuracy:.2f} %"),
+        ("wall time", f"{summary.wall_s:.0f} s"),
     ]
     width = max(len(k) for k, _ in rows)
     print()

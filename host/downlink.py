@@ -5,9 +5,16 @@ obtained by decoding the host's own frame the way a node does. Nodes compute
 gradients at the shadow; a node that asks for a resync gets the shadow as a
 dense fp32 frame, so every node agrees bit for bit.
 
-``delta`` sends only the largest coordinates of the gap between the host's
-parameters and the shadow, with error feedback: what is not sent now stays
-in the gap and is sent later, so the shadow tracks the parameters.
+``delta`` (the default) sends only the largest coordinates of the gap
+between the host's parameters and the shadow, with error feedback: what is
+not sent now stays in the gap and is sent later, so the shadow tracks the
+parameters. Values go as fp32, fp16 or int8; the rounding error stays in
+the gap too, since the shadow is what the nodes decode. Every
+``refresh_rounds`` rounds, or when the gap has grown past
+``refresh_gap`` of the parameters' norm, a dense fp32 model goes instead:
+it resets the gap and repairs any copy that drifted. Every round pointer
+also carries the shadow's checksum, so a node whose copy differs (a lost or
+altered delta) asks for the whole model at once.
 
 Downlinks are picked by name from :data:`DOWNLINKS`.
 """
@@ -25,7 +32,7 @@ if TYPE_CHECKING:
     from sparrow.host.config import HostConfig
 
 
-__all__ = ["DOWNLINKS", "DenseDownlink", "DeltaDownlink", "Downlink", "full_model_frame", "make_downlink"]
+__all__ = ["DELTA_CODINGS", "DOWNLINKS", "DenseDownlink", "DeltaDownlink", "Downlink", "full_model_frame", "make_downlink"]
 
 
 def full_model_frame(shadow: np.ndarray, version: int) -> bytes:
@@ -80,27 +87,50 @@ class DeltaDownlink(Downlink):
     that its whole state is the shadow: a checkpoint restores it exactly.
     """
 
-    def __init__(self, initial: np.ndarray, method: str, density: float) -> None:
+    def __init__(self, initial: np.ndarray, method: str, density: float, value_coding: str = "fp32",
+                 refresh_rounds: int = 0, refresh_gap: float = 0.0, min_coords: int = 1) -> None:
         super().__init__(initial)
         self._method = method
-        self._k = max(1, int(round(density * initial.size)))
+        # A tiny model gets (nearly) its whole change each round: its delta costs little, a lag costs accuracy.
+        self._k = min(initial.size, max(1, int(round(density * initial.size)), min_coords))
+        self._value_coding = value_coding
+        self._refresh_rounds = refresh_rounds
+        self._refresh_gap = refresh_gap
+        self.refreshes = 0
 
     def frame(self, params: np.ndarray, version: int) -> bytes:
         params = np.ascontiguousarray(params, dtype=np.float32)
         gap = params - self.shadow
+        if self._refresh_due(version, gap, params):
+            self.refreshes += 1
+            out = full_model_frame(params, version)
+            self.shadow = params.copy()
+            return out
         indices, values = sgc.select(gap, self._k, method=self._method)
-        out = sgc.encode_sparse(params.size, indices, values, value_coding="fp32",
-                                msg_type=sgc.MSG_SPARSE_MODEL_DELTA, round=version)
+        out = sgc.encode_sparse(params.size, indices, values, value_coding=self._value_coding,
+                                msg_type=sgc.MSG_SPARSE_MODEL_DELTA, round=version, compact="auto")
         sgc.decode_into(out, self.shadow)
         return out
+
+    def _refresh_due(self, version: int, gap: np.ndarray, params: np.ndarray) -> bool:
+        if self._refresh_rounds and version % self._refresh_rounds == 0:
+            return True
+        if self._refresh_gap:
+            norm = float(np.linalg.norm(params))
+            return norm > 0 and float(np.linalg.norm(gap)) > self._refresh_gap * norm
+        return False
 
 
 #: Registry: downlink name -> builder(initial params, config).
 DOWNLINKS: dict[str, Callable[[np.ndarray, HostConfig], Downlink]] = {
     "dense32": lambda p, c: DenseDownlink(p, "fp32"),
     "dense16": lambda p, c: DenseDownlink(p, "fp16"),
-    "delta": lambda p, c: DeltaDownlink(p, c.downlink_method, c.downlink_density),
+    "delta": lambda p, c: DeltaDownlink(p, c.downlink_method, c.downlink_density, c.downlink_value_coding,
+                                        c.downlink_refresh_rounds, c.downlink_refresh_gap, c.downlink_min_coords),
 }
+
+#: Value codings a model delta may use (sign coding would lose the delta's scale per coordinate).
+DELTA_CODINGS = {name: sgc.CODINGS[name] for name in ("fp32", "fp16", "int8")}
 
 
 def make_downlink(initial: np.ndarray, config: HostConfig) -> Downlink:

@@ -13,11 +13,12 @@ __all__ = ["RoundRecord", "RunLog", "Summary", "plot_run"]
 class RoundRecord:
     """What happened in one round (one line of metrics.jsonl).
 
-    Byte counts are cumulative since the start of the job: ``bytes_up`` is
-    every update frame that reached the host, ``dense_bytes_up`` what the
-    same updates would have cost as dense fp32 vectors, ``bytes_down`` every
-    model frame the host published (once per publish: the broker fans it
-    out to each subscribed node).
+    Byte counts are cumulative since the start of the job and cover all
+    nodes together: ``bytes_up`` is every update frame that reached the
+    host, ``dense_bytes_up`` what the same updates would have cost as dense
+    fp32 vectors, ``bytes_down`` every byte the nodes received from the host
+    (a broadcast counts once per node online, ``host/traffic.py``) and
+    ``dense_bytes_down`` one dense fp32 model per node and round.
     """
 
     round: int
@@ -33,6 +34,7 @@ class RoundRecord:
     bytes_up: int
     dense_bytes_up: int
     bytes_down: int
+    dense_bytes_down: int
     round_s: float
     wall_s: float
     train_loss: float | None = None
@@ -64,6 +66,17 @@ class Summary:
     final_train_loss: float | None = None
     final_train_accuracy: float | None = None
     train_stats_rejected: int = 0
+    #: Nodes that said HELLO; traffic per node is the total over them.
+    nodes: int = 0
+    dense_bytes_down: int = 0
+    down_ratio: float = 0.0
+    #: (dense fp32 up + down) / (bytes up + down): the headline ratio, both directions.
+    total_ratio: float = 0.0
+    bytes_up_per_node: float = 0.0
+    bytes_down_per_node: float = 0.0
+    total_bytes_per_node: float = 0.0
+    #: Bytes the host handed to the broker (each broadcast once).
+    published_down: int = 0
 
 
 class RunLog:

@@ -28,6 +28,7 @@ from sparrow.common.config import BrokerConfig
 from sparrow.common.datasets import load
 from sparrow.common.dynacomm import Segmentation
 from sparrow.common.data_sources import check_against_spec, load_data
+from sparrow.common.checksum import model_checksum
 from sparrow.common.spec_wire import encode_spec, spec_hash
 from sparrow.common.transport import ONLINE, Topics, Transport
 from sparrow.host.averaging import apply_mean_delta
@@ -44,6 +45,7 @@ from sparrow.host.schedule import lr_at
 from sparrow.common.segments import encode_model_segments, layer_groups
 from sparrow.common.support import encode_summary
 from sparrow.host.support import summarize
+from sparrow.host.traffic import Traffic
 from sparrow.host.train_stats import TrainStats
 from sparrow.host.torch_model import build_torch_model, evaluate, get_flat, set_flat
 
@@ -98,7 +100,7 @@ class Host:
         self.online: set[int] = set()
         self.book = UpdateBook(self.n, config.late, config.max_staleness, self._weight_of,
                                msg_type=MODES[config.mode].update_type)
-        self.bytes_down = 0
+        self.traffic = Traffic()
         self.wall_before = 0.0
         self.last_eval: tuple[float, float] | None = None
         self.events: queue.Queue[tuple[str, str, Any]] = queue.Queue()
@@ -155,6 +157,7 @@ class Host:
             self.transport.clear_retained(self.topics.support)
         # The description nodes learn the model from (also after a resume: a node may have come and gone).
         self.transport.publish(self.topics.spec, self.spec_bytes, qos=1, retain=True)
+        self.traffic.broadcast(len(self.spec_bytes))
         bar = self._progress_bar()
         try:
             self._wait_for_nodes()
@@ -196,6 +199,8 @@ class Host:
             if self.last_eval is not None and self.last_eval[1] > self.best_accuracy:
                 self.best_accuracy = self.last_eval[1]
                 save_model(self.config.run_dir, self.spec, get_flat(self.model), "best")
+        # Every node online now received this round's broadcasts (pointer, model, summary).
+        self.traffic.close_round(max(1, len(self.online)), self.n)
         counts = self.book.counts
         record = RoundRecord(
             round=rnd, closed_by=reason, updates=len(on_time), late_applied=counts["late_applied"],
@@ -204,7 +209,8 @@ class Host:
             accuracy=self.last_eval[1] if evaluated and self.last_eval else None,
             loss=self.last_eval[0] if evaluated and self.last_eval else None,
             bytes_up=self.book.bytes_up, dense_bytes_up=self.book.dense_bytes_up,
-            bytes_down=self.bytes_down + len(frame), round_s=time.monotonic() - opened,
+            bytes_down=self.traffic.bytes_down, dense_bytes_down=self.traffic.dense_bytes_down,
+            round_s=time.monotonic() - opened,
             wall_s=self.wall_before + time.monotonic() - start,
             train_loss=train_loss, train_accuracy=train_accuracy)
         self.runlog.append(record)
@@ -244,7 +250,7 @@ class Host:
             return
         size = self.config.support_size or max(int(u.indices.size) for u in updates)
         frame = encode_summary(summarize(updates, aggregate, max(1, size), rnd))
-        self.bytes_down += self.transport.publish_frame(self.topics.support, frame, qos=1, retain=True)
+        self.traffic.broadcast(self.transport.publish_frame(self.topics.support, frame, qos=1, retain=True))
 
     # -- start-up -------------------------------------------------------------
 
@@ -280,7 +286,7 @@ class Host:
             if device is None:
                 return
             if what == "metrics":
-                self.train_stats.offer(device, data, self.book.round, self.samples)
+                self.train_stats.offer(device, data, self.book.round, self._known_devices())
             elif what == "status":
                 (self.online.add if data == ONLINE else self.online.discard)(device)
             return
@@ -297,8 +303,8 @@ class Host:
                 log.warning("rejected update from device %d: %s", device, self.book.last_reject)
             if outcome == PARTIAL:
                 return  # a segment: the update is acknowledged once, when it is whole
-            ack = sgc.encode_control(sgc.MSG_ACK, control.Ack(self.book.round, outcome).pack())
-            self.transport.publish_frame(self.topics.ack(device), ack, qos=0)
+            ack = sgc.encode_control(sgc.MSG_ACK, control.Ack(self.book.round, outcome).pack(), compact="auto")
+            self.traffic.direct(self.transport.publish_frame(self.topics.ack(device), ack, qos=0))
         elif what == "control":
             self._handle_control(device, data)
 
@@ -313,7 +319,7 @@ class Host:
                     self.pull_plans[device] = (hello.plan.plan_id, plan)
             elif frame.msg_type == sgc.MSG_RESYNC:
                 full = full_model_frame(self.downlink.shadow, self.book.round)
-                self.bytes_down += self.transport.publish_frame(self.topics.sync(device), full)
+                self.traffic.direct(self.transport.publish_frame(self.topics.sync(device), full))
             else:
                 log.warning("device %d sent control message type %d, ignored", device, frame.msg_type)
         except (sgc.Error, ValueError) as exc:
@@ -330,13 +336,13 @@ class Host:
 
     def _announce(self, rnd: int, flags: int = 0) -> None:
         pointer = control.RoundOpen(model_version=rnd, deadline_ms=int(self.config.deadline_s * 1000),
-                                    spec_hash=self.spec_hash,
+                                    spec_hash=self.spec_hash, model_crc=model_checksum(self.downlink.shadow),
                                     batch_size=self.config.batch_size, flags=flags)
-        frame = sgc.encode_control(sgc.MSG_ROUND_OPEN, pointer.pack(), round=rnd)
-        self.transport.publish_frame(self.topics.round, frame, qos=1, retain=True)
+        frame = sgc.encode_control(sgc.MSG_ROUND_OPEN, pointer.pack(), round=rnd, compact="auto")
+        self.traffic.broadcast(self.transport.publish_frame(self.topics.round, frame, qos=1, retain=True))
 
     def _publish_model(self, frame: bytes) -> None:
-        self.bytes_down += self.transport.publish_frame(self.topics.model, frame)
+        self.traffic.broadcast(self.transport.publish_frame(self.topics.model, frame))
 
     def _publish_segments(self, version: int) -> None:
         """DynaComm pull: the shadow in each planning node's own segments, first layers first."""
@@ -348,7 +354,7 @@ class Host:
             else:
                 frames = encode_model_segments(self.spec, self.downlink.shadow, plan, round=version, seq=plan_id)
             for frame in frames:
-                self.bytes_down += self.transport.publish_frame(self.topics.sync(device), frame)
+                self.traffic.direct(self.transport.publish_frame(self.topics.sync(device), frame))
 
     # -- checkpoints -----------------------------------------------------------
 
@@ -360,7 +366,7 @@ class Host:
             "downlink": self.downlink.state_dict(),
             "book": self.book.state_dict(),
             "samples": dict(self.samples),
-            "bytes_down": self.bytes_down + len(pending_frame),
+            "traffic": self.traffic.state_dict(),
             "wall_s": self.wall_before + time.monotonic() - start,
             "last_eval": self.last_eval,
         })
@@ -373,7 +379,7 @@ class Host:
         self.downlink.load_state_dict(state["downlink"])
         self.book.load_state_dict(state["book"])
         self.samples = {int(k): int(v) for k, v in state["samples"].items()}
-        self.bytes_down = int(state["bytes_down"])
+        self.traffic.load_state_dict(state["traffic"])
         self.wall_before = float(state["wall_s"])
         self.last_eval = state["last_eval"]
         log.info("resumed from %s at round %d", self.checkpoint_path, self.book.round)
@@ -389,7 +395,9 @@ class Host:
     def _postfix(record: RoundRecord) -> dict[str, str]:
         acc = "-" if record.accuracy is None else f"{100 * record.accuracy:.1f}%"
         train = "-" if record.train_accuracy is None else f"{100 * record.train_accuracy:.1f}%"
+        ratio = _ratio(record.dense_bytes_up + record.dense_bytes_down, record.bytes_up + record.bytes_down)
         return {"acc": acc, "train": train, "up": _human(record.bytes_up), "down": _human(record.bytes_down),
+                "both": f"{ratio:.0f}x",
                 "nodes": str(record.online)}
 
     def _finish(self, start: float) -> Summary:
@@ -406,9 +414,9 @@ class Host:
         summary = Summary(
             final_accuracy=float(final[1]), final_loss=float(final[0]),
             best_accuracy=float(max(accs)) if accs else float(final[1]),
-            rounds=self.book.round - 1, bytes_up=self.book.bytes_up, bytes_down=self.bytes_down,
+            rounds=self.book.round - 1, bytes_up=self.book.bytes_up, bytes_down=self.traffic.bytes_down,
             dense_bytes_up=self.book.dense_bytes_up,
-            compression_ratio=self.book.dense_bytes_up / self.book.bytes_up if self.book.bytes_up else math.nan,
+            compression_ratio=_ratio(self.book.dense_bytes_up, self.book.bytes_up),
             wall_s=self.wall_before + time.monotonic() - start, num_params=self.n,
             updates=counts["accepted"], late_applied=counts["late_applied"], late_dropped=counts["late_dropped"],
             duplicates=counts["duplicate"], rejected=counts["rejected"], reject_reasons=dict(self.book.reasons),
@@ -418,15 +426,35 @@ class Host:
                                   None),
             final_train_accuracy=next((r["train_accuracy"] for r in reversed(records)
                                        if r.get("train_accuracy") is not None), None),
-            train_stats_rejected=self.train_stats.rejected)
+            train_stats_rejected=self.train_stats.rejected,
+            **self._traffic_summary())
         self.runlog.write_summary(summary)
         plot_run(records, self.config.run_dir,
                  title=f"{self.spec.name} on {self.config.val_data or self.config.dataset or 'own data'}")
         return summary
 
+    def _known_devices(self) -> set[int]:
+        """Nodes that said HELLO or had an update accepted (a HELLO sent before the host subscribed is lost)."""
+        accepted = {device for device, counts in self.book.per_device.items() if counts.get("accepted")}
+        return set(self.samples) | accepted
+
+    def _traffic_summary(self) -> dict[str, Any]:
+        """Both directions, per node and in total, against dense fp32 both ways."""
+        nodes = max(1, len(self._known_devices()))
+        up, down = self.book.bytes_up, self.traffic.bytes_down
+        dense_up, dense_down = self.book.dense_bytes_up, self.traffic.dense_bytes_down
+        return {"nodes": nodes, "dense_bytes_down": dense_down, "down_ratio": _ratio(dense_down, down),
+                "total_ratio": _ratio(dense_up + dense_down, up + down),
+                "bytes_up_per_node": up / nodes, "bytes_down_per_node": down / nodes,
+                "total_bytes_per_node": (up + down) / nodes, "published_down": self.traffic.published_down}
+
     def final_params(self) -> np.ndarray:
         """The host's current parameters as a flat float32 vector."""
         return get_flat(self.model)
+
+
+def _ratio(dense: float, sent: float) -> float:
+    return dense / sent if sent else math.nan
 
 
 def _device_of(topic: str) -> int | None:

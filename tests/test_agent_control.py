@@ -15,7 +15,7 @@ def test_hello_round_trips_in_eight_bytes() -> None:
 def test_round_open_round_trips_and_carries_the_done_flag() -> None:
     pointer = RoundOpen(model_version=12, deadline_ms=30000, batch_size=64, flags=ROUND_DONE)
     payload = pointer.pack()
-    assert payload == bytes.fromhex("0c000000" "30750000" "4000" "0100" "00000000")
+    assert payload == bytes.fromhex("0c000000" "30750000" "4000" "0100" "00000000" "00000000")
     assert RoundOpen.unpack(payload).done
     assert not RoundOpen(1, 1, 1).done
 
@@ -25,6 +25,9 @@ def test_round_open_carries_the_model_descriptions_hash_and_reads_the_short_form
     assert RoundOpen.unpack(pointer.pack()) == pointer
     short = bytes.fromhex("03000000" "e8030000" "0800" "0000")
     assert RoundOpen.unpack(short) == RoundOpen(3, 1000, 8, 0, spec_hash=0)
+    checked = RoundOpen(3, 1000, 8, spec_hash=7, model_crc=0x01020304)
+    assert RoundOpen.unpack(checked.pack()) == checked and len(checked.pack()) == 20
+    assert RoundOpen.unpack(checked.pack()[:16]) == RoundOpen(3, 1000, 8, spec_hash=7)
 
 
 def test_ack_round_trips_every_outcome() -> None:

@@ -192,3 +192,48 @@ def test_message_type_constants_come_from_c() -> None:
 
 def test_frame_error_is_an_sgc_error_and_a_value_error() -> None:
     assert issubclass(sgc.FrameError, sgc.Error) and issubclass(sgc.FrameError, ValueError)
+
+
+def test_compact_true_fails_clearly_and_auto_falls_back_to_the_full_header() -> None:
+    vals = np.array([1.0, -2.0], dtype=np.float32)
+    small = sgc.encode_sparse(1000, [3, 9], vals, compact=True, device_id=65535, round=65535,
+                              seq=65535, flags=0x30)
+    got = sgc.decode(small)
+    assert got.compact and got.flags == 0x32 and got.header_bytes == 15
+    assert (got.device_id, got.round, got.seq, got.segment_count) == (65535, 65535, 65535, 1)
+    for field, value in (("device_id", 65536), ("round", 2**20), ("seq", 70000)):
+        with pytest.raises(sgc.ArgumentError, match=field):
+            sgc.encode_sparse(1000, [3, 9], vals, compact=True, **{field: value})
+        auto = sgc.encode_sparse(1000, [3, 9], vals, compact="auto", **{field: value})
+        assert auto == sgc.encode_sparse(1000, [3, 9], vals, **{field: value})
+        assert getattr(sgc.decode(auto), field) == value and not sgc.decode(auto).compact
+    with pytest.raises(sgc.ArgumentError, match="segments"):
+        sgc.encode_dense(vals, compact=True, segment_id=0, segment_count=2)
+    with pytest.raises(sgc.ArgumentError, match="n 70000"):
+        sgc.encode_sparse(70000, [3, 9], vals, compact=True)
+    with pytest.raises(sgc.ArgumentError, match="compact"):
+        sgc.encode_sparse(1000, [3, 9], vals, compact="yes")
+    assert sgc.encode_sparse(1000, [3, 9], vals, compact="auto") == \
+        sgc.encode_sparse(1000, [3, 9], vals, compact=True)
+    assert sgc.compact_misfit(100, device_id=3) is None
+
+
+def test_compact_frames_of_every_kind_round_trip_with_and_without_a_key() -> None:
+    key = b"k" * 16
+    vals = np.array([0.5, -0.25, 0.125], dtype=np.float32)
+    for coding, header in (("fp32", 15), ("fp16", 15), ("int8", 19), ("sign", 19)):
+        frame = sgc.encode_random_k(50, 99, vals, value_coding=coding, compact=True, key=key)
+        got = sgc.decode(frame, key=key)
+        assert got.authenticated and got.header_bytes == header and got.seed == 99
+        assert len(frame) == header + 8 + got.payload_len - 8 + 32 + 4
+        out = np.zeros(50, dtype=np.float32)
+        sgc.decode_into(frame, out, key=key)
+        assert np.count_nonzero(out) == 3
+    ack = sgc.encode_control(sgc.MSG_ACK, b"xy", compact=True, seq=5)
+    assert len(ack) == 11 + 2 + 4 and sgc.decode(ack).payload == b"xy"
+    hello = sgc.encode_control(sgc.MSG_HELLO, b"hi", compact=True, key=key)
+    with pytest.raises(sgc.FrameError, match="authentication"):
+        sgc.decode(hello, key=b"other")
+    assert sgc.chunk(ack) == [ack]
+    r = sgc.Reassembler(4096, 1, 1.0)
+    assert r.feed(ack, 0.0) == ack

@@ -100,7 +100,8 @@ def _decode_or_status(frame: bytes) -> sgc.Frame | int:
 
 def _assert_self_consistent(got: sgc.Frame, frame_len: int) -> None:
     """What every frame that decode() returns must satisfy, whatever its bytes."""
-    assert got.payload_len == frame_len - 44 - (32 if got.flags & 0x01 else 0)
+    assert got.header_bytes == (40 if not got.compact else got.header_bytes)
+    assert got.payload_len == frame_len - got.header_bytes - 4 - (32 if got.flags & 0x01 else 0)
     assert got.indices.size == got.k and got.values.size == got.k
     assert np.all(got.indices < got.n)
     assert np.all(np.diff(got.indices.astype(np.int64)) > 0)

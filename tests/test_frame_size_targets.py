@@ -36,3 +36,19 @@ def test_frame_at_one_per_mille_beats_coo_by_the_target(coding: str, limit: floa
     idx, vals = sample(N // 1000)
     frame = sgc.encode_sparse(N, idx, vals, value_coding=coding)
     assert len(frame) <= limit * 8 * idx.size
+
+
+def test_compact_header_fits_a_watch_update_in_a_lora_payload() -> None:
+    """The compact header (PROTOCOL.md 13) for a 3,319-parameter model at 300x: n = 3319,
+    k = 11 int8 values. Full: 40-byte header + 4 crc; compact: 19 (15 + the int8 scale)."""
+    rng = np.random.default_rng(3319)
+    idx = np.sort(rng.choice(3319, 11, replace=False))
+    vals = rng.normal(0, 1e-2, 11).astype(np.float32)
+    full = sgc.encode_sparse(3319, idx, vals, value_coding="int8", device_id=7, round=3, seq=41)
+    small = sgc.encode_sparse(3319, idx, vals, value_coding="int8", device_id=7, round=3, seq=41,
+                              compact=True)
+    assert sgc.decode(small).header_bytes == 19 and sgc.decode(full).header_bytes == 40
+    assert len(full) - len(small) == 21
+    assert len(small) <= 50
+    got = sgc.decode(small)
+    assert got.indices.tolist() == idx.tolist() and got.compact

@@ -79,7 +79,8 @@ def _c_status(frame: bytes, key: bytes | None) -> int:
 
 def _reencode(f: ft.Frame, key: bytes | None) -> bytes:
     kw = dict(key=key, flags=f.flags & ft.FLAGS_APP, device_id=f.device_id, round=f.round,
-              seq=f.seq, segment_id=f.segment_id, segment_count=f.segment_count)
+              seq=f.seq, segment_id=f.segment_id, segment_count=f.segment_count,
+              compact=f.compact)
     if f.is_control:
         return ft.encode_control(f.msg_type, f.payload, **kw)
     if f.index_coding == "stratified":
@@ -115,7 +116,7 @@ def test_twin_decodes_every_vector_to_its_json(name: str) -> None:
     f = ft.decode(frame, key=_key_of(meta))
     for field in ("msg_type", "flags", "device_id", "round", "seq", "segment_id",
                   "segment_count", "n", "k", "index_param", "payload_len", "index_coding",
-                  "value_coding", "scale"):
+                  "value_coding", "scale", "header_bytes"):
         assert getattr(f, field) == meta[field], field
     assert list(f.indices) == meta["indices"]
     assert list(f.values) == meta["values"]
@@ -133,7 +134,15 @@ def test_twin_reencodes_every_vector_byte_for_byte(name: str) -> None:
 @pytest.mark.parametrize("name", _vector_names())
 def test_twin_rejects_every_truncation_of_every_vector(name: str) -> None:
     frame, meta = _load(name)
-    assert {_twin_status(frame[:n], _key_of(meta)) for n in range(len(frame))} == {ft.E_TRUNCATED}
+    key = _key_of(meta)
+    if not meta["flags"] & ft.FLAG_COMPACT:
+        assert {_twin_status(frame[:n], key) for n in range(len(frame))} == {ft.E_TRUNCATED}
+        return
+    # compact: no payload_len, so a cut past header, tag and crc meets the CRC
+    least = meta["header_bytes"] + 4 + (32 if meta["flags"] & ft.FLAG_HMAC else 0)
+    for n in range(len(frame)):
+        want = ft.E_TRUNCATED if n < least else ft.E_CRC
+        assert _twin_status(frame[:n], key) == want == _c_status(frame[:n], key), n
 
 
 @pytest.mark.parametrize("name", [n for n in _vector_names() if len(_load(n)[0]) <= 400])
@@ -284,6 +293,15 @@ def test_twin_control_frames_equal_sgc(msg, payload, keyed, fields) -> None:
 
 def _reseal(buf: bytearray, key: bytes | None) -> bytes:
     """Recompute tag (when flagged and room for it) and CRC, so checks past 7 are reached."""
+    if len(buf) >= 5 and buf[2] == ft.COMPACT_VERSION:  # no payload_len: the tag ends 4 early
+        end = len(buf) - 36
+        if buf[3] & 1 and key is not None and end >= 11:
+            buf[end:end + 32] = ft.hmac_sha256(key, bytes(buf[:end]))
+        if len(buf) >= 15:
+            buf[-4:] = struct.pack("<I", ft.crc32c(bytes(buf[:-4])))
+        return bytes(buf)
+    if len(buf) < 44:  # a compact frame whose version was edited: too short to reseal
+        return bytes(buf)
     payload_len = struct.unpack_from("<I", buf, 36)[0]
     end = 40 + payload_len
     if buf[4] & 1 and key is not None and len(buf) == end + 36:
@@ -310,12 +328,41 @@ _FIELD_EDITS = [
 ]
 
 
+# the same for a compact header (PROTOCOL.md 13), where the frame is long enough
+_COMPACT_EDITS = [
+    (2, "B", [1, 2, 3]),                                   # version
+    (3, "B", [0x00, 0x02, 0x04, 0x06, 0x08, 0x0E, 0x11, 0xF6, 0xFF]),  # head: HMAC, code, app
+    (4, "B", [0x00, 0x01, 0x02, 0x03, 0x04, 0x08, 0x0C, 0x76, 0xF7, 0xFF]),  # coding
+    (11, "H", [0, 1, 5, 20, 3319, 0xFFFF]),                # n
+    (13, "H", [0, 1, 3, 11, 0xFFFF]),                      # k
+    (15, "f", [0.0, -1.0, 0.5, float("nan"), float("inf"), 3e38]),  # scale
+]
+
+
 @st.composite
 def mutations(draw):
     name = draw(st.sampled_from([n for n in _vector_names() if n != "chunked_fp32"]))
     frame, meta = _load(name)
     key = _key_of(meta) if draw(st.booleans()) else None
     buf = bytearray(frame)
+    if meta["flags"] & ft.FLAG_COMPACT:
+        for _ in range(draw(st.integers(1, 3))):
+            kind = draw(st.sampled_from(["field", "field", "byte", "length"]))
+            if kind == "field":
+                off, fmt, choices = draw(st.sampled_from(_COMPACT_EDITS))
+                if off + struct.calcsize(fmt) <= len(buf) - 4:
+                    struct.pack_into("<" + fmt, buf, off, draw(st.sampled_from(choices)))
+            elif kind == "byte":
+                pos = draw(st.integers(0, len(buf) - 5))
+                buf[pos] = draw(st.integers(0, 255))
+            else:  # grow or shrink the payload: the length is implied
+                delta = draw(st.sampled_from([-1, 1, -8, 8]))
+                at = meta["header_bytes"]
+                if delta > 0:
+                    buf[at:at] = bytes(delta)
+                elif len(buf) + delta >= 15:
+                    del buf[at:at - delta]
+        return _reseal(buf, key), key
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(["field", "field", "byte", "payload_len"]))
         if kind == "field":
@@ -480,6 +527,8 @@ def _c_cases(rng: np.random.Generator) -> list[dict]:
         key = KEY if i % 5 == 0 else None
         fields = dict(device_id=int(rng.integers(0, 2**32)), round=i, seq=i * 7,
                       segment_id=0, segment_count=1, flags=0x30 if i % 2 else 0)
+        if i % 3 == 2:  # compact where it fits (n above 65535 falls back to the full header)
+            fields.update(device_id=int(rng.integers(0, 2**16)), compact="auto")
         add_encode("sparse", sgc.encode_sparse(n, idx, vals, value_coding=coding, key=key,
                                                **fields),
                    key, fields, n=n, indices=idx.tolist(), values=vals.tobytes().hex(),
@@ -504,19 +553,22 @@ def _c_cases(rng: np.random.Generator) -> list[dict]:
         if name == "chunked_fp32":
             continue
         frame, meta = _load(name)
+        start = meta["header_bytes"]
+        edits = _COMPACT_EDITS if meta["flags"] & ft.FLAG_COMPACT else _FIELD_EDITS
         for j in range(60):
             buf = bytearray(frame)
-            off, fmt, choices = _FIELD_EDITS[j % len(_FIELD_EDITS)]
-            struct.pack_into("<" + fmt, buf, off, choices[int(rng.integers(len(choices)))])
+            off, fmt, choices = edits[j % len(edits)]
+            if off + struct.calcsize(fmt) <= len(buf) - 4:
+                struct.pack_into("<" + fmt, buf, off, choices[int(rng.integers(len(choices)))])
             if j % 3 == 0:
-                pos = int(rng.integers(40, max(41, len(buf) - 4)))
+                pos = int(rng.integers(start, max(start + 1, len(buf) - 4)))
                 if pos < len(buf) - 4:
                     buf[pos] = int(rng.integers(0, 256))
             key = _key_of(meta) if j % 2 else None
             mutated = _reseal(buf, key)
             cases.append(dict(op="reject", frame=mutated.hex(), key=key.hex() if key else None,
                               status=_c_status(mutated, key)))
-        end = 40 + meta["payload_len"]  # the value section ends here
+        end = start + meta["payload_len"]  # the value section ends here
         for tail in (b"\x80", b"\xff", b"\x7f\x7f", b"\x00\x7c", b"\x80\x7f"):
             buf = bytearray(frame)
             buf[end - len(tail):end] = tail
@@ -558,3 +610,31 @@ def test_micropython_twin_encodes_and_decodes_k100_of_5000_in_a_64k_heap(tmp_pat
     assert result is not None, "bench_twin.py failed (checks or MemoryError) in a 64 KB heap"
     assert result["heap_bytes"] <= 65 * 1024
     assert set(result["encode_us"]) == set(result["decode_us"]) == set(CODINGS)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 70000), k=st.integers(0, 40), coding=st.sampled_from(CODINGS),
+       compact=st.sampled_from([True, "auto"]), keyed=st.booleans(),
+       device_id=st.sampled_from([0, 7, 65535, 65536]), seq=st.sampled_from([0, 65535, 65536]))
+def test_twin_compact_frames_equal_sgc(n, k, coding, compact, keyed, device_id, seq) -> None:
+    rng = np.random.default_rng(n * 41 + k)
+    k = min(k, n)
+    idx = np.sort(rng.choice(n, k, replace=False)).astype(np.uint32)
+    vals = rng.normal(size=k).astype(np.float32)
+    key = KEY if keyed else None
+    fields = dict(device_id=device_id, seq=seq, round=3, flags=0x40)
+    try:
+        frame = sgc.encode_sparse(n, idx, vals, value_coding=coding, key=key, compact=compact,
+                                  **fields)
+    except sgc.ArgumentError:
+        assert compact is True
+        with pytest.raises(ValueError, match="compact"):
+            ft.encode_sparse(n, array("I", idx.tolist()), array("f", vals.tolist()), coding,
+                             key=key, compact=compact, **fields)
+        return
+    twin = ft.encode_sparse(n, array("I", idx.tolist()), array("f", vals.tolist()), coding,
+                            key=key, compact=compact, **fields)
+    assert twin == frame
+    f = ft.decode(frame, key=key)
+    assert f.compact == sgc.decode(frame, key=key).compact == (frame[2] == 2)
+    assert list(f.indices) == idx.tolist()

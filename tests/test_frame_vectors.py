@@ -20,7 +20,8 @@ import sgc
 VECTORS = Path(__file__).resolve().parent / "vectors"
 NAMES = sorted(p.stem[len("frame_"):] for p in VECTORS.glob("frame_*.json"))
 FIELDS = ("msg_type", "flags", "device_id", "round", "seq", "segment_id", "segment_count", "n",
-          "k", "index_coding", "index_param", "value_coding", "payload_len")
+          "k", "index_coding", "index_param", "value_coding", "payload_len", "header_bytes")
+COMPACT_NAMES = [name for name in NAMES if name.startswith("compact_")]
 
 
 def load(name: str) -> tuple[bytes, dict]:
@@ -35,6 +36,7 @@ def key_of(meta: dict) -> bytes | None:
 def reencode(meta: dict) -> bytes:
     header = {f: meta[f] for f in ("device_id", "round", "seq", "segment_id", "segment_count")}
     header["flags"] = meta["flags"] & 0xF0
+    header["compact"] = bool(meta["flags"] & 0x02)
     key = key_of(meta)
     if meta["index_coding"] == "none":
         return sgc.encode_control(meta["msg_type"], bytes.fromhex(meta["payload"]), key=key,
@@ -42,7 +44,8 @@ def reencode(meta: dict) -> bytes:
     values = np.array(meta["values"], dtype=np.float32)
     if meta["index_coding"] == "stratified":
         frame, _ = load(meta["name"])
-        seed = int.from_bytes(frame[40:48], "little")
+        start = meta["header_bytes"]
+        seed = int.from_bytes(frame[start:start + 8], "little")
         return sgc.encode_random_k(meta["n"], seed, values, value_coding=meta["value_coding"],
                                    msg_type=meta["msg_type"], key=key, **header)
     if meta["msg_type"] == sgc.MSG_DENSE_MODEL:
@@ -79,21 +82,45 @@ def test_encode_reproduces_the_vector_byte_for_byte(name: str) -> None:
     assert reencode(meta) == frame
 
 
+def compact_min_len(head: int, coding: int) -> int:
+    """Bytes a compact frame with this head and coding byte needs (PROTOCOL.md 13)."""
+    code = (head >> 1) & 7
+    header = 11 + ((4 + (4 if coding & 3 >= 2 else 0)) if 1 <= code <= 3 else 0)
+    return header + (32 if head & 1 else 0) + 4
+
+
+def expected_truncation_error(frame: bytes, cut: int) -> str:
+    """A full frame cut short fails a length check; a compact one (no payload_len)
+    fails its length check while header and tag do not fit, and the CRC beyond."""
+    if frame[2] == 2 and cut >= compact_min_len(frame[3], frame[4]):
+        return "CRC-32C mismatch"
+    return "frame truncated"
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_every_truncation_is_rejected_as_truncated(name: str) -> None:
+def test_every_truncation_is_rejected_as_predicted(name: str) -> None:
     frame, _ = load(name)
     for cut in range(len(frame)):
-        with pytest.raises(sgc.FrameError, match="truncated"):
+        with pytest.raises(sgc.FrameError, match=expected_truncation_error(frame, cut)):
             sgc.decode(frame[:cut])
 
 
 def expected_flip_error(frame: bytes, byte: int, bit: int) -> str:
-    """The check of PROTOCOL.md section 9 that a flip of (byte, bit) must trip."""
+    """The check of PROTOCOL.md section 9 (13 for a compact header) that a flip of
+    (byte, bit) must trip."""
     was_set = (frame[byte] >> bit) & 1
     if byte < 2:
         return "bad magic"
     if byte == 2:
         return "unsupported protocol version"
+    if frame[2] == 2:  # compact: head and coding set the header length, the CRC the rest
+        head, coding = frame[3], frame[4]
+        if byte == 3:
+            head ^= 1 << bit
+        elif byte == 4:
+            coding ^= 1 << bit
+        return "frame truncated" if len(frame) < compact_min_len(head, coding) \
+            else "CRC-32C mismatch"
     if byte == 4 and bit == 0:  # the tag flag changes the declared length
         return "trailing bytes" if was_set else "frame truncated"
     if byte == 4 and bit in (1, 2, 3):
@@ -128,3 +155,20 @@ def test_vector_files_are_what_the_generator_makes(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(work / "frame_make.py")], check=True, capture_output=True)
     for made in work.glob("frame_*"):
         assert made.read_bytes() == (VECTORS / made.name).read_bytes(), made.name
+
+
+@pytest.mark.parametrize("name", COMPACT_NAMES)
+def test_compact_vectors_decode_the_same_as_their_full_twins(name: str) -> None:
+    """Re-encoded with the full header, a compact vector carries the same content."""
+    frame, meta = load(name)
+    got = sgc.decode(frame, key=key_of(meta))
+    assert got.compact and got.header_bytes == meta["header_bytes"] < 20
+    full = sgc.decode(reencode({**meta, "flags": meta["flags"] & ~0x02}), key=key_of(meta))
+    assert not full.compact and full.header_bytes == 40
+    for field in FIELDS:
+        if field not in ("flags", "header_bytes"):
+            assert getattr(full, field) == getattr(got, field), field
+    assert full.flags == got.flags & ~0x02
+    assert full.indices.tolist() == got.indices.tolist()
+    assert full.values.tobytes() == got.values.tobytes()
+    assert full.payload == got.payload

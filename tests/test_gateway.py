@@ -91,7 +91,7 @@ def test_gateway_announces_the_board_with_its_own_identity_and_shard_size(host, 
     assert hello.device_id == device
     assert bridge.device == device
     assert control.Hello.unpack(bytes(hello.payload)) == control.Hello(num_samples=bridge.info.shard,
-                                                                       capabilities=0)
+                                                                       capabilities=control.CAP_SPARSE_DELTA)
     assert host.wait_online(device, 5)
     # It has no model yet, so it asks for one.
     _, resync, _ = host.expect("control", sgc.MSG_RESYNC, STEP_TIMEOUT_S, device=device)

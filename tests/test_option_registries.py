@@ -40,7 +40,8 @@ def test_both_configs_take_their_names_from_registries() -> None:
     assert {f.name for f in choice_fields(AgentConfig)} == {
         "partition", "compressor", "value_coding", "mode", "selection", "comm", "segment_plan"}
     assert {f.name for f in choice_fields(HostConfig)} == {
-        "lr_schedule", "downlink", "downlink_method", "policy", "late", "mode", "selection", "comm"}
+        "lr_schedule", "downlink", "downlink_method", "downlink_value_coding", "policy", "late", "mode", "selection",
+        "comm"}
 
 
 def test_model_averaging_has_one_name_on_both_sides() -> None:

@@ -9,11 +9,13 @@ HELLO          ``<IH2x``  num_samples u32, capabilities u16, reserved; when
                capabilities has ``CAP_SEGMENTED_PULL``, followed by the
                node's pull plan ``<HH`` plan_id u16, count u16, then
                ``count`` x u16 first layer of each segment (DynaComm)
-ROUND_OPEN     ``<IIHHI`` model_version u32, deadline_ms u32, batch_size u16,
-               flags u16 (bit 0: job done, leave), spec_hash u32 (the
+ROUND_OPEN     ``<IIHHII`` model_version u32, deadline_ms u32, batch_size
+               u16, flags u16 (bit 0: job done, leave), spec_hash u32 (the
                model description's hash, ``spec_wire.spec_hash``; 0: the
-               host publishes none). The 12-byte form without spec_hash
-               is still read (spec_hash 0).
+               host publishes none), model_crc u32 (``checksum.
+               model_checksum`` of model_version as the host's shadow
+               holds it; 0: none). The shorter forms without model_crc
+               (16 bytes) or also without spec_hash (12) are still read.
 ACK            ``<IB3x``  round acknowledged u32, outcome u8, reserved
 RESYNC         ``<I``     model version the node holds (0: none)
 =============  ===========================================================
@@ -56,8 +58,8 @@ ROUND_DONE = 0x0001
 OUTCOMES = ("accepted", "late_applied", "late_dropped", "duplicate", "rejected")
 
 _HELLO = struct.Struct("<IH2x")
-_ROUND = struct.Struct("<IIHHI")
-_ROUND_SHORT = struct.Struct("<IIHH")
+_ROUND = struct.Struct("<IIHHII")
+_ROUND_FORMS = {12: struct.Struct("<IIHH"), 16: struct.Struct("<IIHHI")}
 _ACK = struct.Struct("<IB3x")
 _RESYNC = struct.Struct("<I")
 _STATS = struct.Struct("<IffI")
@@ -140,6 +142,7 @@ class RoundOpen:
     batch_size: int
     flags: int = 0
     spec_hash: int = 0
+    model_crc: int = 0
 
     @property
     def done(self) -> bool:
@@ -148,13 +151,14 @@ class RoundOpen:
 
     def pack(self) -> bytes:
         """The ROUND_OPEN payload bytes."""
-        return _ROUND.pack(self.model_version, self.deadline_ms, self.batch_size, self.flags, self.spec_hash)
+        return _ROUND.pack(self.model_version, self.deadline_ms, self.batch_size, self.flags, self.spec_hash,
+                           self.model_crc)
 
     @classmethod
     def unpack(cls, payload: bytes) -> "RoundOpen":
-        """Parse a ROUND_OPEN payload (16 bytes, or the 12 without spec_hash); ValueError otherwise."""
-        if len(payload) == _ROUND_SHORT.size:
-            return cls(*_ROUND_SHORT.unpack(payload))
+        """Parse a ROUND_OPEN payload (20 bytes, or an older 16 or 12); ValueError otherwise."""
+        if len(payload) in _ROUND_FORMS:
+            return cls(*_ROUND_FORMS[len(payload)].unpack(payload))
         return cls(*_unpack(_ROUND, payload, "ROUND_OPEN"))
 
 

@@ -21,6 +21,11 @@ import struct
 import time
 from array import array
 
+try:
+    from binascii import crc32
+except ImportError:  # a port built without it: model copies go unchecked
+    crc32 = None
+
 import frame_twin as ft
 import twin_chunk as tc
 from mqtt_client import MQTTClient
@@ -125,6 +130,7 @@ class Node:
         self.seq = 0
         self.done = False
         self.rounds_done = 0
+        self.checksum_mismatches = 0
         self.last_loss = float("nan")
         self.grad_ms = 0
         self.select_encode_ms = 0
@@ -211,11 +217,13 @@ class Node:
         if f.msg_type in (ft.DENSE_MODEL, ft.SPARSE_MODEL_DELTA):
             self._on_model(f, data)
         elif f.msg_type == ft.ROUND_OPEN:
-            version, _deadline, batch, flags = struct.unpack(_ROUND, f.payload[:12])  # spec hash after
+            version, _deadline, batch, flags = struct.unpack(_ROUND, f.payload[:12])
+            # The model's checksum follows the description hash (20-byte pointers); 0: unchecked.
+            crc = struct.unpack("<I", f.payload[16:20])[0] if len(f.payload) >= 20 else 0
             if flags & ROUND_DONE:
                 self.done = True
                 return
-            self.pending = (f.round, version, batch)
+            self.pending = (f.round, version, batch, crc)
         elif f.msg_type == ft.ACK:
             _rnd, code = struct.unpack(_ACK, f.payload)
             if code < len(OUTCOMES):
@@ -244,7 +252,7 @@ class Node:
     def _work(self):
         if self.pending is None:
             return
-        rnd, version, batch = self.pending
+        rnd, version, batch, crc = self.pending
         if rnd == self.answered_round and self.cached is not None:
             self._publish(self.t_update, self.cached)
             self.pending = None
@@ -253,6 +261,14 @@ class Node:
             self.pending = None
             return
         if self.params is None or self.version != version:
+            self._resync(self.version)
+            return
+        if crc and crc32 is not None and (crc32(bytes(self.params)) or 1) != crc:
+            # A lost or altered delta: drop the copy, ask for the whole model.
+            print("node %d: model %d does not match the host's checksum" % (self.device, version))
+            self.checksum_mismatches += 1
+            self.params = None
+            self.resync_asked_for = -1
             self._resync(self.version)
             return
         self.cached = self.update_frame(rnd, batch)

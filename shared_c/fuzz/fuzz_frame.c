@@ -3,7 +3,8 @@
  * The input is tried as a frame (without and with a key, and re-sealed with
  * a matching length and CRC), decoded into bounded outputs and into a dense
  * buffer, and fed to a reassembler as a chunk. It is also read as an update
- * to encode, which must fit sgc_frame_size_bound and decode back. ASan/UBSan
+ * to encode (full or compact header), which must fit sgc_frame_size_bound
+ * and decode back. ASan/UBSan
  * turn any read past an input or write past an output into a crash; abort()
  * marks a broken promise of the codec. */
 #include <stdint.h>
@@ -24,25 +25,28 @@ static float values_back[MAX_K];
 static uint8_t reasm_buf[1u << 15];
 static uint8_t patched[1u << 16];
 
-/* Makes the declared length and the CRC agree with the input, so mutations
- * reach the field, index and value checks instead of stopping at the CRC. */
+/* Makes the declared length (full header) and the CRC agree with the input,
+ * so mutations reach the field, index and value checks instead of stopping
+ * at the CRC. A compact header declares no length: only its CRC is set. */
 static size_t reseal(const uint8_t *data, size_t size)
 {
     size_t tag, payload_len;
     uint32_t crc;
-    if (size < SGC_FRAME_HEADER_BYTES + SGC_FRAME_CRC_BYTES || size > sizeof patched) {
+    if (size < SGC_FRAME_MIN_BYTES || size > sizeof patched) {
         return 0;
     }
     memcpy(patched, data, size);
-    tag = (patched[4] & SGC_FLAG_HMAC) != 0u ? SGC_FRAME_TAG_BYTES : 0u;
-    if (size < SGC_FRAME_HEADER_BYTES + SGC_FRAME_CRC_BYTES + tag) {
-        return 0;
+    if (patched[2] != SGC_FRAME_COMPACT_VERSION) {
+        tag = (patched[4] & SGC_FLAG_HMAC) != 0u ? SGC_FRAME_TAG_BYTES : 0u;
+        if (size < SGC_FRAME_HEADER_BYTES + SGC_FRAME_CRC_BYTES + tag) {
+            return 0;
+        }
+        payload_len = size - SGC_FRAME_HEADER_BYTES - SGC_FRAME_CRC_BYTES - tag;
+        patched[36] = (uint8_t)payload_len;
+        patched[37] = (uint8_t)(payload_len >> 8);
+        patched[38] = (uint8_t)(payload_len >> 16);
+        patched[39] = (uint8_t)(payload_len >> 24);
     }
-    payload_len = size - SGC_FRAME_HEADER_BYTES - SGC_FRAME_CRC_BYTES - tag;
-    patched[36] = (uint8_t)payload_len;
-    patched[37] = (uint8_t)(payload_len >> 8);
-    patched[38] = (uint8_t)(payload_len >> 16);
-    patched[39] = (uint8_t)(payload_len >> 24);
     crc = sgc_crc32c_update(0, patched, size - 4u);
     patched[size - 4u] = (uint8_t)crc;
     patched[size - 3u] = (uint8_t)(crc >> 8);
@@ -104,6 +108,8 @@ static void round_trip(const uint8_t *data, size_t size)
     memset(&fields, 0, sizeof fields);
     fields.msg_type = SGC_MSG_SPARSE_UPDATE;
     fields.segment_count = 1;
+    /* the top bit of data[2] asks for the compact header where it fits */
+    fields.flags = (data[2] & 0x80u) != 0u ? SGC_FLAG_COMPACT_AUTO : 0u;
     bound = sgc_frame_size_bound(n, k, coding);
     if (bound == 0u || bound > sizeof frame) {
         abort();
@@ -113,6 +119,8 @@ static void round_trip(const uint8_t *data, size_t size)
         abort(); /* the bound was too small, or a valid update was refused */
     }
     if (sgc_frame_parse(frame, len, NULL, 0, &view) != SGC_OK || view.header.k != k ||
+        ((view.header.flags & SGC_FLAG_COMPACT) != 0u) !=
+            ((data[2] & 0x80u) != 0u && n <= SGC_COMPACT_MAX) ||
         sgc_frame_decode(&view, indices_back, values_back, MAX_K) != SGC_OK) {
         abort();
     }

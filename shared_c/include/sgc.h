@@ -277,8 +277,27 @@ SGC_NODISCARD sgc_status sgc_residual_step(sgc_residual *r, const float *g,
 #define SGC_FRAME_OVERHEAD_BYTES (SGC_FRAME_HEADER_BYTES + SGC_FRAME_TAG_BYTES + SGC_FRAME_CRC_BYTES)
 
 #define SGC_FLAG_HMAC 0x01u      /* a 32-byte HMAC-SHA256 tag follows the payload */
-#define SGC_FLAGS_RESERVED 0x0Eu /* must be zero */
+#define SGC_FLAGS_RESERVED 0x0Eu /* must be zero in a full header on the wire */
 #define SGC_FLAGS_APP 0xF0u      /* application bits, carried unchanged */
+
+/* Compact header (docs/PROTOCOL.md section 13): version 2, 11 bytes, + 4
+ * (n, k) for data frames, + 4 (scale) for INT8 and SIGN values; no segment
+ * fields, device_id, round, seq and n at most SGC_COMPACT_MAX, the payload
+ * length implied by the frame length. */
+#define SGC_FRAME_COMPACT_VERSION 2u
+#define SGC_FRAME_COMPACT_HEADER_BYTES 11u
+#define SGC_FRAME_COMPACT_MAX_HEADER_BYTES 19u
+#define SGC_COMPACT_MAX 0xFFFFu
+/* The smallest frame of either form: a compact control frame, no payload. */
+#define SGC_FRAME_MIN_BYTES (SGC_FRAME_COMPACT_HEADER_BYTES + SGC_FRAME_CRC_BYTES)
+/* Header flags that live only in sgc_frame_header, never as such on the wire
+ * (they reuse two of the reserved bits). SGC_FLAG_COMPACT: an encoder writes
+ * the compact header, or fails with SGC_E_OPTION when a field does not fit;
+ * sgc_frame_parse sets it when the frame has a compact header.
+ * SGC_FLAG_COMPACT_AUTO (encoders only): compact when every field fits, else
+ * the full header. */
+#define SGC_FLAG_COMPACT 0x02u
+#define SGC_FLAG_COMPACT_AUTO 0x04u
 
 typedef enum {
     SGC_MSG_SPARSE_UPDATE = 1,      /* node -> host: sparse gradient or model delta */
@@ -298,9 +317,12 @@ typedef enum {
     SGC_IDX_STRATIFIED = 4  /* random-k from a shared 64-bit seed, one per stratum */
 } sgc_index_coding;
 
-/* The 40-byte header, decoded. Encoders read msg_type, flags (application
- * bits only), device_id, round, seq, segment_id and segment_count from the
- * caller and fill in the rest. */
+/* A header (40-byte full or compact), decoded. Encoders read msg_type, flags
+ * (application bits and the compact choice), device_id, round, seq,
+ * segment_id and segment_count from the caller and fill in the rest. A
+ * compact frame decodes to segment_id 0, segment_count 1, scale 1.0 when its
+ * coding carries none, payload_len from the frame length, and flags with
+ * SGC_FLAG_COMPACT set. */
 typedef struct {
     uint8_t msg_type;      /* sgc_msg_type */
     uint8_t flags;         /* SGC_FLAG_* */
@@ -339,7 +361,8 @@ uint32_t sgc_crc32c_update(uint32_t crc, const uint8_t *data, size_t len);
 SGC_NODISCARD sgc_status sgc_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg,
                                          size_t msg_len, uint8_t tag[SGC_FRAME_TAG_BYTES]);
 
-/* Worst-case frame size (tag included) of a data frame with n positions,
+/* Worst-case frame size (tag included, full header, so compact frames fit
+ * too) of a data frame with n positions,
  * k values and that value coding, as the encoders below choose codings; 0
  * when the arguments are out of range. Size static buffers with it. */
 size_t sgc_frame_size_bound(uint32_t n, uint32_t k, sgc_value_coding value_coding);
@@ -348,8 +371,9 @@ size_t sgc_frame_size_bound(uint32_t n, uint32_t k, sgc_value_coding value_codin
 SGC_NODISCARD sgc_status sgc_stratified_indices(uint64_t seed, uint32_t n, uint32_t k,
                                                 uint32_t *indices);
 
-/* Encoders. fields supplies msg_type, application flags, device_id, round,
- * seq, segment_id and segment_count. values (float32) are quantised with
+/* Encoders. fields supplies msg_type, application flags (plus
+ * SGC_FLAG_COMPACT or SGC_FLAG_COMPACT_AUTO to ask for the compact header),
+ * device_id, round, seq, segment_id and segment_count. values (float32) are quantised with
  * sgc_quantize(value_coding) straight into the frame. key may be NULL (no
  * tag). The frame is written to out (capacity cap, see
  * sgc_frame_size_bound) and its length to *out_len.
@@ -357,7 +381,7 @@ SGC_NODISCARD sgc_status sgc_stratified_indices(uint64_t seed, uint32_t n, uint3
  * strictly ascending or >= n), SGC_E_NONFINITE (a value), SGC_E_MSG_TYPE
  * (wrong kind of message for the encoder), SGC_E_OPTION (reserved or HMAC
  * flag bits set by the caller, segment_id >= segment_count, control payload
- * too long), SGC_E_CAPACITY, SGC_E_AUTH_UNSUPPORTED (key without HMAC). */
+ * too long, SGC_FLAG_COMPACT with a field the compact header cannot hold), SGC_E_CAPACITY, SGC_E_AUTH_UNSUPPORTED (key without HMAC). */
 
 /* Sparse data frame: k strictly ascending indices < n; the index coding
  * (RICE, BITMAP, or DENSE when k == n) is chosen as PROTOCOL.md 4.4 says. */
@@ -389,8 +413,9 @@ SGC_NODISCARD sgc_status sgc_frame_encode_control(const sgc_frame_header *fields
                                                   const uint8_t *key, size_t key_len,
                                                   uint8_t *out, size_t cap, size_t *out_len);
 
-/* Checks 1-17 of PROTOCOL.md section 9 (framing, CRC, tag, header fields)
- * and locates the sections. With key != NULL a valid tag is required. */
+/* Checks 1-17 of PROTOCOL.md section 9 (framing, CRC, tag, header fields;
+ * section 13 for a compact header) and locates the sections. With key !=
+ * NULL a valid tag is required. */
 SGC_NODISCARD sgc_status sgc_frame_parse(const uint8_t *frame, size_t len, const uint8_t *key,
                                          size_t key_len, sgc_frame_view *view);
 

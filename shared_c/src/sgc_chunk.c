@@ -30,7 +30,7 @@ sgc_status sgc_chunk_make(const uint8_t *frame, size_t frame_len, size_t max_siz
     if (frame == NULL || out == NULL || out_len == NULL) {
         return SGC_E_NULL;
     }
-    if (frame_len < SGC_FRAME_HEADER_BYTES + SGC_FRAME_CRC_BYTES || frame_len > 0xFFFFFFFFu) {
+    if (frame_len < SGC_FRAME_MIN_BYTES || frame_len > 0xFFFFFFFFu) {
         return SGC_E_TRUNCATED;
     }
     count = sgc_chunk_count(frame_len, max_size);
@@ -76,7 +76,7 @@ sgc_status sgci_chunk_parse(const uint8_t *msg, size_t len, sgc_chunk_info *info
     info->index = sgc_load16(msg + 12);
     info->count = sgc_load16(msg + 14);
     if (msg[2] != SGC_FRAME_VERSION || msg[3] != 0u || info->count == 0u || info->index >= info->count ||
-        info->total_len < SGC_FRAME_HEADER_BYTES + SGC_FRAME_CRC_BYTES) {
+        info->total_len < SGC_FRAME_MIN_BYTES) {
         return SGC_E_CHUNK;
     }
     body = chunk_body(info->total_len, info->count);

@@ -21,31 +21,89 @@ static void read_header(const uint8_t *p, sgc_frame_header *h)
     h->payload_len = sgc_load32(p + SGC_OFF_PAYLOAD_LEN);
 }
 
-/* Checks 1-7: length, magic, version, flags, declared length, CRC. */
-static sgc_status check_framing(const uint8_t *frame, size_t len, sgc_frame_header *h)
+/* The length of a compact header (section 13), from its fixed part (which
+ * the caller has checked lies inside the frame). */
+static size_t compact_header_bytes(const uint8_t *p)
+{
+    return sgci_compact_header_bytes((p[SGC_COFF_HEAD] >> 1) & 7u, p[SGC_COFF_CODING] & 3u);
+}
+
+/* Reads a compact header whose every byte lies inside the frame; fields it
+ * does not carry take their implied values. */
+static void read_compact_header(const uint8_t *p, sgc_frame_header *h)
+{
+    unsigned code = (p[SGC_COFF_HEAD] >> 1) & 7u;
+    unsigned coding = p[SGC_COFF_CODING];
+    h->msg_type = sgci_compact_type(code);
+    h->flags = (uint8_t)((p[SGC_COFF_HEAD] & (SGC_FLAG_HMAC | SGC_FLAGS_APP)) | SGC_FLAG_COMPACT);
+    h->value_coding = (uint8_t)(coding & 3u);
+    h->index_param = (uint8_t)(coding >> 4);
+    h->device_id = sgc_load16(p + SGC_COFF_DEVICE_ID);
+    h->round = sgc_load16(p + SGC_COFF_ROUND);
+    h->seq = sgc_load16(p + SGC_COFF_SEQ);
+    h->segment_id = 0;
+    h->segment_count = 1;
+    h->n = 0;
+    h->k = 0;
+    h->scale = 1.0f;
+    if (code >= 1u && code <= 3u) {
+        h->index_coding = (uint8_t)(((coding >> 2) & 3u) + 1u);
+        h->n = sgc_load16(p + SGC_COFF_N);
+        h->k = sgc_load16(p + SGC_COFF_K);
+        if (h->value_coding == SGC_VAL_INT8 || h->value_coding == SGC_VAL_SIGN) {
+            h->scale = sgc_u2f(sgc_load32(p + SGC_COFF_SCALE));
+        }
+    } else {
+        /* a control frame: nonzero coding bits fail the control field checks */
+        h->index_coding = (uint8_t)((coding >> 2) & 3u);
+    }
+}
+
+/* Checks 1-7: length, magic, version, flags, declared length, CRC (section
+ * 13 for a compact header). *header_bytes gets the header's length. */
+static sgc_status check_framing(const uint8_t *frame, size_t len, sgc_frame_header *h,
+                                size_t *header_bytes)
 {
     uint64_t expected;
     size_t body;
-    if (len < SGC_FRAME_HEADER_BYTES + SGC_FRAME_CRC_BYTES) {
+    if (len < SGC_FRAME_MIN_BYTES) {
         return SGC_E_TRUNCATED;
     }
     if (frame[0] != SGC_FRAME_MAGIC0 || frame[1] != SGC_FRAME_MAGIC1) {
         return SGC_E_MAGIC;
     }
-    if (frame[SGC_OFF_VERSION] != SGC_FRAME_VERSION) {
-        return SGC_E_VERSION;
-    }
-    read_header(frame, h);
-    if ((h->flags & SGC_FLAGS_RESERVED) != 0u) {
-        return SGC_E_FLAGS;
-    }
-    expected = (uint64_t)SGC_FRAME_HEADER_BYTES + h->payload_len + SGC_FRAME_CRC_BYTES +
-               ((h->flags & SGC_FLAG_HMAC) != 0u ? SGC_FRAME_TAG_BYTES : 0u);
-    if ((uint64_t)len < expected) {
-        return SGC_E_TRUNCATED;
-    }
-    if ((uint64_t)len > expected) {
-        return SGC_E_TRAILING;
+    if (frame[SGC_OFF_VERSION] == SGC_FRAME_COMPACT_VERSION) {
+        size_t tag = (frame[SGC_COFF_HEAD] & SGC_FLAG_HMAC) != 0u ? SGC_FRAME_TAG_BYTES : 0u;
+        *header_bytes = compact_header_bytes(frame);
+        if (len < *header_bytes + tag + SGC_FRAME_CRC_BYTES) {
+            return SGC_E_TRUNCATED;
+        }
+        body = len - *header_bytes - tag - SGC_FRAME_CRC_BYTES; /* the payload */
+        if (((uint64_t)body >> 16) >> 16 != 0u) {
+            return SGC_E_TRAILING; /* longer than any frame (64-bit size_t only) */
+        }
+        read_compact_header(frame, h);
+        h->payload_len = (uint32_t)body;
+    } else {
+        if (frame[SGC_OFF_VERSION] != SGC_FRAME_VERSION) {
+            return SGC_E_VERSION;
+        }
+        if (len < SGC_FRAME_HEADER_BYTES + SGC_FRAME_CRC_BYTES) {
+            return SGC_E_TRUNCATED;
+        }
+        *header_bytes = SGC_FRAME_HEADER_BYTES;
+        read_header(frame, h);
+        if ((h->flags & SGC_FLAGS_RESERVED) != 0u) {
+            return SGC_E_FLAGS;
+        }
+        expected = (uint64_t)SGC_FRAME_HEADER_BYTES + h->payload_len + SGC_FRAME_CRC_BYTES +
+                   ((h->flags & SGC_FLAG_HMAC) != 0u ? SGC_FRAME_TAG_BYTES : 0u);
+        if ((uint64_t)len < expected) {
+            return SGC_E_TRUNCATED;
+        }
+        if ((uint64_t)len > expected) {
+            return SGC_E_TRAILING;
+        }
     }
     body = len - SGC_FRAME_CRC_BYTES;
     if (sgc_crc32c_update(0, frame, body) != sgc_load32(frame + body)) {
@@ -55,8 +113,8 @@ static sgc_status check_framing(const uint8_t *frame, size_t len, sgc_frame_head
 }
 
 /* Checks 8-9: the tag. */
-static sgc_status check_tag(const uint8_t *frame, const sgc_frame_header *h, const uint8_t *key,
-                            size_t key_len, bool *authenticated)
+static sgc_status check_tag(const uint8_t *frame, const sgc_frame_header *h, size_t header_bytes,
+                            const uint8_t *key, size_t key_len, bool *authenticated)
 {
     int tagged = (h->flags & SGC_FLAG_HMAC) != 0u;
     *authenticated = false;
@@ -69,7 +127,7 @@ static sgc_status check_tag(const uint8_t *frame, const sgc_frame_header *h, con
     }
     {
         uint8_t tag[SGC_FRAME_TAG_BYTES];
-        size_t signed_len = SGC_FRAME_HEADER_BYTES + (size_t)h->payload_len;
+        size_t signed_len = header_bytes + (size_t)h->payload_len;
         sgc_status st = sgc_hmac_sha256(key, key_len, frame, signed_len, tag);
         if (st != SGC_OK) {
             return st;
@@ -81,7 +139,7 @@ static sgc_status check_tag(const uint8_t *frame, const sgc_frame_header *h, con
     *authenticated = true;
     return SGC_OK;
 #else
-    (void)frame; (void)key_len;
+    (void)frame; (void)key_len; (void)header_bytes;
     if (tagged) {
         return SGC_E_AUTH_UNSUPPORTED;
     }
@@ -171,6 +229,7 @@ sgc_status sgc_frame_parse(const uint8_t *frame, size_t len, const uint8_t *key,
 {
     sgc_status st;
     sgc_frame_header *h;
+    size_t header_bytes = SGC_FRAME_HEADER_BYTES;
     if (frame == NULL || view == NULL || (key == NULL && key_len > 0u)) {
         return SGC_E_NULL;
     }
@@ -182,9 +241,9 @@ sgc_status sgc_frame_parse(const uint8_t *frame, size_t len, const uint8_t *key,
     view->value_bytes = 0;
     view->seed = 0;
     view->authenticated = false;
-    st = check_framing(frame, len, h);
+    st = check_framing(frame, len, h, &header_bytes);
     if (st == SGC_OK) {
-        st = check_tag(frame, h, key, key_len, &view->authenticated);
+        st = check_tag(frame, h, header_bytes, key, key_len, &view->authenticated);
     }
     if (st != SGC_OK) {
         return st;
@@ -195,7 +254,7 @@ sgc_status sgc_frame_parse(const uint8_t *frame, size_t len, const uint8_t *key,
     if (h->segment_count == 0u || h->segment_id >= h->segment_count) {
         return SGC_E_HDR_SEGMENT;
     }
-    view->payload = frame + SGC_FRAME_HEADER_BYTES;
+    view->payload = frame + header_bytes;
     return is_control_type(h->msg_type) ? check_control_fields(h) : check_data_fields(view);
 }
 

@@ -20,10 +20,16 @@ static int is_control_type(uint8_t t)
     return t == SGC_MSG_HELLO || t == SGC_MSG_ROUND_OPEN || t == SGC_MSG_ACK || t == SGC_MSG_RESYNC;
 }
 
+/* Flag bits a caller may set: application bits and one compact choice. */
+#define CALLER_FLAGS (SGC_FLAGS_APP | SGC_FLAG_COMPACT | SGC_FLAG_COMPACT_AUTO)
+
 static sgc_status check_fields(const sgc_frame_header *f)
 {
-    if ((f->flags & (SGC_FLAGS_RESERVED | SGC_FLAG_HMAC)) != 0u) {
+    if ((f->flags & ~CALLER_FLAGS) != 0u) {
         return SGC_E_OPTION; /* the HMAC bit follows the key, never the caller */
+    }
+    if ((f->flags & SGC_FLAG_COMPACT) != 0u && (f->flags & SGC_FLAG_COMPACT_AUTO) != 0u) {
+        return SGC_E_OPTION;
     }
     if (f->segment_count == 0u || f->segment_id >= f->segment_count) {
         return SGC_E_OPTION;
@@ -45,8 +51,61 @@ static sgc_status check_key(const uint8_t *key, size_t key_len)
 #endif
 }
 
-static void write_header(uint8_t *out, const sgc_frame_header *h)
+/* Whether the compact header can hold these fields (n and index_param are
+ * those of a data frame, 0 for a control frame). */
+static int compact_fits(const sgc_frame_header *f, uint32_t n, uint8_t index_param)
 {
+    return f->device_id <= SGC_COMPACT_MAX && f->round <= SGC_COMPACT_MAX &&
+           f->seq <= SGC_COMPACT_MAX && f->segment_id == 0u && f->segment_count == 1u &&
+           n <= SGC_COMPACT_MAX && index_param <= SGC_COMPACT_MAX_PARAM;
+}
+
+/* The header bytes the frame gets: compact when asked for (SGC_E_OPTION
+ * when a field does not fit) or allowed and fitting, else full. */
+static sgc_status choose_header(const sgc_frame_header *f, uint32_t n, uint8_t index_param,
+                                uint8_t value_coding, size_t *header_bytes)
+{
+    int fits = compact_fits(f, n, index_param);
+    if ((f->flags & SGC_FLAG_COMPACT) != 0u && !fits) {
+        return SGC_E_OPTION;
+    }
+    if ((f->flags & (SGC_FLAG_COMPACT | SGC_FLAG_COMPACT_AUTO)) != 0u && fits) {
+        *header_bytes = sgci_compact_header_bytes(sgci_compact_code(f->msg_type), value_coding);
+    } else {
+        *header_bytes = SGC_FRAME_HEADER_BYTES;
+    }
+    return SGC_OK;
+}
+
+static void write_compact_header(uint8_t *out, const sgc_frame_header *h)
+{
+    uint8_t code = sgci_compact_code(h->msg_type);
+    out[SGC_OFF_MAGIC] = SGC_FRAME_MAGIC0;
+    out[SGC_OFF_MAGIC + 1] = SGC_FRAME_MAGIC1;
+    out[SGC_OFF_VERSION] = (uint8_t)SGC_FRAME_COMPACT_VERSION;
+    out[SGC_COFF_HEAD] = (uint8_t)((h->flags & (SGC_FLAG_HMAC | SGC_FLAGS_APP)) | (code << 1));
+    sgc_store16(out + SGC_COFF_DEVICE_ID, (uint16_t)h->device_id);
+    sgc_store16(out + SGC_COFF_ROUND, (uint16_t)h->round);
+    sgc_store16(out + SGC_COFF_SEQ, (uint16_t)h->seq);
+    if (h->index_coding == SGC_IDX_NONE) {
+        out[SGC_COFF_CODING] = 0;
+        return;
+    }
+    out[SGC_COFF_CODING] = (uint8_t)(h->value_coding | ((h->index_coding - 1u) << 2) |
+                                     (h->index_param << 4));
+    sgc_store16(out + SGC_COFF_N, (uint16_t)h->n);
+    sgc_store16(out + SGC_COFF_K, (uint16_t)h->k);
+    if (h->value_coding == SGC_VAL_INT8 || h->value_coding == SGC_VAL_SIGN) {
+        sgc_store32(out + SGC_COFF_SCALE, sgc_f2u(h->scale));
+    }
+}
+
+static void write_header(uint8_t *out, const sgc_frame_header *h, size_t header_bytes)
+{
+    if (header_bytes != SGC_FRAME_HEADER_BYTES) {
+        write_compact_header(out, h);
+        return;
+    }
     out[SGC_OFF_MAGIC] = SGC_FRAME_MAGIC0;
     out[SGC_OFF_MAGIC + 1] = SGC_FRAME_MAGIC1;
     out[SGC_OFF_VERSION] = (uint8_t)SGC_FRAME_VERSION;
@@ -67,9 +126,9 @@ static void write_header(uint8_t *out, const sgc_frame_header *h)
 }
 
 /* Total frame size for a payload, or 0 when it cannot be represented. */
-static size_t frame_size(uint64_t payload_len, int tagged)
+static size_t frame_size(size_t header_bytes, uint64_t payload_len, int tagged)
 {
-    uint64_t total = SGC_FRAME_HEADER_BYTES + payload_len + SGC_FRAME_CRC_BYTES +
+    uint64_t total = header_bytes + payload_len + SGC_FRAME_CRC_BYTES +
                      (tagged ? SGC_FRAME_TAG_BYTES : 0u);
     if (payload_len > 0xFFFFFFFFu || total > (uint64_t)(size_t)-1) {
         return 0;
@@ -78,10 +137,10 @@ static size_t frame_size(uint64_t payload_len, int tagged)
 }
 
 /* Appends the tag (when keyed) and the CRC after header and payload. */
-static sgc_status seal(uint8_t *out, uint32_t payload_len, const uint8_t *key, size_t key_len,
-                       size_t *out_len)
+static sgc_status seal(uint8_t *out, size_t header_bytes, uint32_t payload_len,
+                       const uint8_t *key, size_t key_len, size_t *out_len)
 {
-    size_t end = SGC_FRAME_HEADER_BYTES + (size_t)payload_len;
+    size_t end = header_bytes + (size_t)payload_len;
     if (key != NULL) {
         sgc_status st = sgc_hmac_sha256(key, key_len, out, end, out + end);
         if (st != SGC_OK) {
@@ -111,7 +170,7 @@ static sgc_status encode_data(const sgc_frame_header *fields, uint32_t n, uint32
                               size_t *out_len)
 {
     sgc_frame_header h;
-    size_t value_bytes, total, written = 0;
+    size_t value_bytes, total, header_bytes, written = 0;
     uint8_t *p;
     sgc_status st;
 
@@ -121,15 +180,19 @@ static sgc_status encode_data(const sgc_frame_header *fields, uint32_t n, uint32
     if (fields->msg_type == SGC_MSG_DENSE_MODEL && plan->coding != SGC_IDX_DENSE) {
         return SGC_E_K; /* a dense model carries every position */
     }
+    st = choose_header(fields, n, plan->param, (uint8_t)coding, &header_bytes);
+    if (st != SGC_OK) {
+        return st;
+    }
     value_bytes = sgc_value_bytes(coding, k);
-    total = frame_size((uint64_t)plan->bytes + value_bytes, key != NULL);
+    total = frame_size(header_bytes, (uint64_t)plan->bytes + value_bytes, key != NULL);
     if (total == 0u) {
         return SGC_E_N;
     }
     if (total > cap) {
         return SGC_E_CAPACITY;
     }
-    p = out + SGC_FRAME_HEADER_BYTES;
+    p = out + header_bytes;
     st = sgc_quantize(coding, values, k, p + plan->bytes, value_bytes, &written, &h.scale);
     if (st != SGC_OK) {
         return st;
@@ -148,7 +211,7 @@ static sgc_status encode_data(const sgc_frame_header *fields, uint32_t n, uint32
         break;
     }
     h.msg_type = fields->msg_type;
-    h.flags = (uint8_t)(fields->flags | (key != NULL ? SGC_FLAG_HMAC : 0u));
+    h.flags = (uint8_t)((fields->flags & SGC_FLAGS_APP) | (key != NULL ? SGC_FLAG_HMAC : 0u));
     h.index_coding = plan->coding;
     h.index_param = plan->param;
     h.value_coding = (uint8_t)coding;
@@ -160,8 +223,8 @@ static sgc_status encode_data(const sgc_frame_header *fields, uint32_t n, uint32
     h.n = n;
     h.k = k;
     h.payload_len = (uint32_t)(plan->bytes + value_bytes);
-    write_header(out, &h);
-    return seal(out, h.payload_len, key, key_len, out_len);
+    write_header(out, &h, header_bytes);
+    return seal(out, header_bytes, h.payload_len, key, key_len, out_len);
 }
 
 /* Argument checks shared by every data encoder. */
@@ -273,7 +336,7 @@ sgc_status sgc_frame_encode_control(const sgc_frame_header *fields, const uint8_
                                     uint8_t *out, size_t cap, size_t *out_len)
 {
     sgc_frame_header h;
-    size_t total, i;
+    size_t total, header_bytes = SGC_FRAME_HEADER_BYTES, i;
     sgc_status st;
 
     if (fields == NULL || out == NULL || out_len == NULL || (payload == NULL && payload_len > 0u) ||
@@ -290,15 +353,18 @@ sgc_status sgc_frame_encode_control(const sgc_frame_header *fields, const uint8_
     if (st == SGC_OK) {
         st = check_key(key, key_len);
     }
+    if (st == SGC_OK) {
+        st = choose_header(fields, 0, 0, SGC_VAL_FP32, &header_bytes);
+    }
     if (st != SGC_OK) {
         return st;
     }
-    total = frame_size(payload_len, key != NULL);
+    total = frame_size(header_bytes, payload_len, key != NULL);
     if (total > cap) {
         return SGC_E_CAPACITY;
     }
     h = *fields;
-    h.flags = (uint8_t)(fields->flags | (key != NULL ? SGC_FLAG_HMAC : 0u));
+    h.flags = (uint8_t)((fields->flags & SGC_FLAGS_APP) | (key != NULL ? SGC_FLAG_HMAC : 0u));
     h.index_coding = SGC_IDX_NONE;
     h.index_param = 0;
     h.value_coding = SGC_VAL_FP32;
@@ -306,11 +372,11 @@ sgc_status sgc_frame_encode_control(const sgc_frame_header *fields, const uint8_
     h.k = 0;
     h.scale = 1.0f;
     h.payload_len = (uint32_t)payload_len;
-    write_header(out, &h);
+    write_header(out, &h, header_bytes);
     for (i = 0; i < payload_len; ++i) {
-        out[SGC_FRAME_HEADER_BYTES + i] = payload[i];
+        out[header_bytes + i] = payload[i];
     }
-    return seal(out, h.payload_len, key, key_len, out_len);
+    return seal(out, header_bytes, h.payload_len, key, key_len, out_len);
 }
 
 size_t sgc_frame_size_bound(uint32_t n, uint32_t k, sgc_value_coding value_coding)
@@ -330,5 +396,5 @@ size_t sgc_frame_size_bound(uint32_t n, uint32_t k, sgc_value_coding value_codin
         }
     }
     value_bytes = sgc_value_bytes(value_coding, k);
-    return frame_size(index_bytes + value_bytes, 1);
+    return frame_size(SGC_FRAME_HEADER_BYTES, index_bytes + value_bytes, 1);
 }

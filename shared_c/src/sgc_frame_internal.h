@@ -29,9 +29,55 @@ enum {
     SGC_OFF_PAYLOAD_LEN = 36
 };
 
+/* Offsets of the compact header fields (docs/PROTOCOL.md section 13). */
+enum {
+    SGC_COFF_HEAD = 3,     /* bit 0 HMAC, bits 1-3 message code, bits 4-7 application flags */
+    SGC_COFF_CODING = 4,   /* bits 0-1 value coding, 2-3 index coding - 1, 4-7 index_param */
+    SGC_COFF_DEVICE_ID = 5,
+    SGC_COFF_ROUND = 7,
+    SGC_COFF_SEQ = 9,
+    SGC_COFF_N = 11,       /* data frames only, as is k */
+    SGC_COFF_K = 13,
+    SGC_COFF_SCALE = 15    /* data frames with INT8 or SIGN values only */
+};
+#define SGC_COMPACT_MAX_PARAM 15u
+
+/* The 3-bit message code of a compact header: 1-3 are message types 1-3,
+ * 4-7 are message types 16-19; 0 names no type. */
+static inline uint8_t sgci_compact_code(uint8_t msg_type)
+{
+    if (msg_type >= 1u && msg_type <= 3u) {
+        return msg_type;
+    }
+    if (msg_type >= 16u && msg_type <= 19u) {
+        return (uint8_t)(msg_type - 12u);
+    }
+    return 0;
+}
+
+static inline uint8_t sgci_compact_type(unsigned code)
+{
+    return (uint8_t)(code >= 4u ? code + 12u : code);
+}
+
+/* Header bytes of a compact frame: its fixed part, n and k for a data frame,
+ * the scale when its values need one. */
+static inline size_t sgci_compact_header_bytes(unsigned code, unsigned value_coding)
+{
+    size_t bytes = SGC_FRAME_COMPACT_HEADER_BYTES;
+    if (code >= 1u && code <= 3u) {
+        bytes += 4u;
+        if (value_coding == SGC_VAL_INT8 || value_coding == SGC_VAL_SIGN) {
+            bytes += 4u;
+        }
+    }
+    return bytes;
+}
+
 /* Compile-time checks (C99 has no _Static_assert): the offsets tile the
  * header exactly, and float is IEEE binary32 in size. */
 typedef char sgc_check_header_size[(SGC_OFF_PAYLOAD_LEN + 4 == SGC_FRAME_HEADER_BYTES) ? 1 : -1];
+typedef char sgc_check_compact_size[(SGC_COFF_SCALE + 4 == SGC_FRAME_COMPACT_MAX_HEADER_BYTES) ? 1 : -1];
 typedef char sgc_check_float_size[(sizeof(float) == 4u) ? 1 : -1];
 
 #define SGC_FRAME_MAGIC0 0x53u /* 'S' */

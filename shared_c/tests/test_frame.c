@@ -25,7 +25,7 @@ static sgc_frame_header fields_of(const frame_vector *v)
     sgc_frame_header h;
     memset(&h, 0, sizeof h);
     h.msg_type = v->msg_type;
-    h.flags = (uint8_t)(v->flags & SGC_FLAGS_APP);
+    h.flags = (uint8_t)(v->flags & (SGC_FLAGS_APP | SGC_FLAG_COMPACT));
     h.device_id = v->device_id;
     h.round = v->round;
     h.seq = v->seq;
@@ -50,13 +50,15 @@ static sgc_status encode_vector(const frame_vector *v, size_t *len)
         break;
     case SGC_IDX_STRATIFIED:
         /* the vector's seed sits in the first 8 payload bytes */
-        return sgc_frame_encode_stratified(
-            &h, v->n, v->k,
-            (uint64_t)v->frame[40] | ((uint64_t)v->frame[41] << 8) | ((uint64_t)v->frame[42] << 16) |
-                ((uint64_t)v->frame[43] << 24) | ((uint64_t)v->frame[44] << 32) |
-                ((uint64_t)v->frame[45] << 40) | ((uint64_t)v->frame[46] << 48) |
-                ((uint64_t)v->frame[47] << 56),
-            v->values, vc, v->key, v->key_len, buf, sizeof buf, len);
+        {
+            const uint8_t *p = v->frame + v->header_bytes;
+            return sgc_frame_encode_stratified(
+                &h, v->n, v->k,
+                (uint64_t)p[0] | ((uint64_t)p[1] << 8) | ((uint64_t)p[2] << 16) |
+                    ((uint64_t)p[3] << 24) | ((uint64_t)p[4] << 32) | ((uint64_t)p[5] << 40) |
+                    ((uint64_t)p[6] << 48) | ((uint64_t)p[7] << 56),
+                v->values, vc, v->key, v->key_len, buf, sizeof buf, len);
+        }
     default:
         break;
     }
@@ -121,7 +123,35 @@ static void decoder_reads_every_vector_field_by_field(void)
     }
 }
 
-static void every_truncation_of_every_vector_is_rejected_as_truncated(void)
+static int is_compact(const frame_vector *v)
+{
+    return v->frame[2] == SGC_FRAME_COMPACT_VERSION;
+}
+
+/* Bytes a compact frame with this head and coding byte needs at least
+ * (PROTOCOL.md 13): header, tag when flagged, crc. */
+static size_t compact_min_len(uint8_t head, uint8_t coding)
+{
+    unsigned code = (head >> 1) & 7u;
+    size_t bytes = SGC_FRAME_COMPACT_HEADER_BYTES + SGC_FRAME_CRC_BYTES;
+    if (code >= 1u && code <= 3u) {
+        bytes += 4u + ((coding & 3u) >= SGC_VAL_INT8 ? 4u : 0u);
+    }
+    return bytes + ((head & SGC_FLAG_HMAC) != 0u ? SGC_FRAME_TAG_BYTES : 0u);
+}
+
+/* A full frame cut anywhere fails the length checks (1 or 5); a compact one
+ * (no payload_len) fails check 1 or its length check while the header and
+ * tag do not fit, and the CRC after that. */
+static sgc_status expected_truncation_error(const frame_vector *v, size_t cut)
+{
+    if (is_compact(v) && cut >= compact_min_len(v->frame[3], v->frame[4])) {
+        return SGC_E_CRC;
+    }
+    return SGC_E_TRUNCATED;
+}
+
+static void every_truncation_of_every_vector_is_rejected_as_predicted(void)
 {
     size_t i, cut;
     for (i = 0; i < FRAME_VECTOR_COUNT; ++i) {
@@ -129,13 +159,13 @@ static void every_truncation_of_every_vector_is_rejected_as_truncated(void)
         for (cut = 0; cut < v->len; ++cut) {
             sgc_frame_view view;
             CHECK_EQ_INT(sgc_frame_parse(v->frame, cut, v->key, v->key_len, &view),
-                         SGC_E_TRUNCATED);
+                         expected_truncation_error(v, cut));
         }
     }
 }
 
 /* The check of PROTOCOL.md section 9 that flipping (byte, bit) must trip. */
-static sgc_status expected_flip_error(const uint8_t *frame, size_t byte, unsigned bit)
+static sgc_status expected_flip_error(const uint8_t *frame, size_t len, size_t byte, unsigned bit)
 {
     int was_set = (frame[byte] >> bit) & 1u;
     if (byte < 2u) {
@@ -143,6 +173,17 @@ static sgc_status expected_flip_error(const uint8_t *frame, size_t byte, unsigne
     }
     if (byte == 2u) {
         return SGC_E_VERSION;
+    }
+    if (frame[2] == SGC_FRAME_COMPACT_VERSION) {
+        /* the head and coding bytes set the header length: a longer header
+         * (or a tag) that no longer fits is TRUNCATED, all else the CRC's */
+        uint8_t head = frame[3], coding = frame[4];
+        if (byte == 3u) {
+            head = (uint8_t)(head ^ (1u << bit));
+        } else if (byte == 4u) {
+            coding = (uint8_t)(coding ^ (1u << bit));
+        }
+        return len < compact_min_len(head, coding) ? SGC_E_TRUNCATED : SGC_E_CRC;
     }
     if (byte == 4u && bit == 0u) { /* the tag flag changes the declared length */
         return was_set ? SGC_E_TRAILING : SGC_E_TRUNCATED;
@@ -168,7 +209,7 @@ static void every_single_bit_flip_is_rejected_and_the_crc_catches_the_rest(void)
                 sgc_frame_view view;
                 work[byte] = (uint8_t)(work[byte] ^ (1u << bit));
                 CHECK_EQ_INT(sgc_frame_parse(work, v->len, NULL, 0, &view),
-                             expected_flip_error(v->frame, byte, bit));
+                             expected_flip_error(v->frame, v->len, byte, bit));
                 work[byte] = (uint8_t)(work[byte] ^ (1u << bit));
             }
         }
@@ -212,7 +253,7 @@ static void each_bad_header_field_gets_its_own_error(void)
 {
     const frame_vector *rice = &frame_vectors[0]; /* sparse_rice_fp32, n = 1000 */
     CHECK_EQ_INT(parse_edited(rice, 0, 'X'), SGC_E_MAGIC);
-    CHECK_EQ_INT(parse_edited(rice, 2, 2), SGC_E_VERSION);
+    CHECK_EQ_INT(parse_edited(rice, 2, 3), SGC_E_VERSION);  /* 2 is the compact header */
     CHECK_EQ_INT(parse_edited(rice, 3, 9), SGC_E_MSG_TYPE);
     CHECK_EQ_INT(parse_edited(rice, 4, 0x02), SGC_E_FLAGS);
     CHECK_EQ_INT(parse_edited(rice, 5, 7), SGC_E_HDR_INDEX_CODING);
@@ -228,6 +269,104 @@ static void each_bad_header_field_gets_its_own_error(void)
     CHECK_EQ_INT(parse_edited(rice, 25, 0), SGC_E_INDICES);      /* n = 232: indices overrun n */
     CHECK_EQ_INT(parse_edited(rice, 7, 5), SGC_E_INDICES);       /* wrong Rice parameter */
     CHECK_EQ_INT(parse_edited(rice, 40 + 11 + 12 + 3, 0x7F), SGC_E_VALUES); /* 7.0 -> NaN */
+}
+
+static const frame_vector *vector_named(const char *name)
+{
+    size_t i;
+    for (i = 0; i < FRAME_VECTOR_COUNT; ++i) {
+        if (strcmp(frame_vectors[i].name, name) == 0) {
+            return &frame_vectors[i];
+        }
+    }
+    return NULL;
+}
+
+static void each_bad_compact_header_field_gets_its_own_error(void)
+{
+    const frame_vector *watch = vector_named("compact_watch_int8"); /* n 3319, k 11, rice b 7 */
+    const frame_vector *bitmap = vector_named("compact_bitmap_sign");
+    const frame_vector *ack = vector_named("compact_ack");
+    CHECK(watch != NULL && bitmap != NULL && ack != NULL);
+    if (watch == NULL || bitmap == NULL || ack == NULL) {
+        return;
+    }
+    CHECK_EQ_INT(parse_edited(watch, 3, 0x00), SGC_E_MSG_TYPE);          /* message code 0 */
+    CHECK_EQ_INT(parse_edited(watch, 4, 0x72), SGC_E_HDR_INDEX_CODING);  /* dense with b = 7 */
+    CHECK_EQ_INT(parse_edited(watch, 4, 0x7A), SGC_E_HDR_INDEX_CODING);  /* bitmap with b = 7 */
+    CHECK_EQ_INT(parse_edited(watch, 4, 0x16), SGC_E_INDICES);           /* wrong Rice parameter */
+    CHECK_EQ_INT(parse_edited(watch, 3, 0x04), SGC_E_HDR_INDEX_CODING);  /* dense model, rice */
+    CHECK_EQ_INT(parse_edited(watch, 11, 0x00), SGC_E_INDICES);          /* n = 3072: overrun */
+    CHECK_EQ_INT(parse_edited(watch, 14, 0x0D), SGC_E_HDR_K);            /* k = 3339 > n */
+    CHECK_EQ_INT(parse_edited(watch, 13, 0xFF), SGC_E_HDR_LENGTH);       /* k = 255 > payload */
+    CHECK_EQ_INT(parse_edited(watch, 18, 0xFF), SGC_E_HDR_SCALE);        /* scale NaN */
+    CHECK_EQ_INT(parse_edited(bitmap, 18, 0xFF), SGC_E_HDR_SCALE);       /* scale NaN */
+    CHECK_EQ_INT(parse_edited(bitmap, 21, 0xFF), SGC_E_INDICES);         /* bits past n */
+    CHECK_EQ_INT(parse_edited(ack, 4, 0x01), SGC_E_HDR_VALUE_CODING);    /* control, fp16 */
+    CHECK_EQ_INT(parse_edited(ack, 4, 0x04), SGC_E_HDR_INDEX_CODING);    /* control, index bits */
+    CHECK_EQ_INT(parse_edited(ack, 4, 0x10), SGC_E_HDR_INDEX_CODING);    /* control, param */
+    CHECK_EQ_INT(parse_edited(ack, 2, 3), SGC_E_VERSION);
+}
+
+static void compact_choice_is_strict_or_automatic(void)
+{
+    const frame_vector *watch = vector_named("compact_watch_int8");
+    sgc_frame_header h;
+    sgc_frame_view view;
+    size_t len = 0, full_len = 0;
+    if (watch == NULL) {
+        CHECK(0);
+        return;
+    }
+    h = fields_of(watch);
+    h.flags = 0;
+    CHECK_EQ_INT(sgc_frame_encode_sparse(&h, watch->n, watch->indices, watch->k, watch->values,
+                                         SGC_VAL_INT8, NULL, 0, buf, sizeof buf, &full_len), SGC_OK);
+    CHECK_EQ_INT(full_len, watch->len + SGC_FRAME_HEADER_BYTES - watch->header_bytes + 0u);
+    h.flags = SGC_FLAG_COMPACT_AUTO;
+    CHECK_EQ_INT(sgc_frame_encode_sparse(&h, watch->n, watch->indices, watch->k, watch->values,
+                                         SGC_VAL_INT8, NULL, 0, buf, sizeof buf, &len), SGC_OK);
+    CHECK(len == watch->len && memcmp(buf, watch->frame, len) == 0);
+    CHECK_EQ_INT(sgc_frame_parse(buf, len, NULL, 0, &view), SGC_OK);
+    CHECK_EQ_INT(view.header.flags, SGC_FLAG_COMPACT);
+    /* a field that does not fit: strict fails, automatic falls back to full */
+    h.round = 70000u;
+    CHECK_EQ_INT(sgc_frame_encode_sparse(&h, watch->n, watch->indices, watch->k, watch->values,
+                                         SGC_VAL_INT8, NULL, 0, buf, sizeof buf, &len), SGC_OK);
+    CHECK_EQ_INT(len, full_len);
+    CHECK_EQ_INT(sgc_frame_parse(buf, len, NULL, 0, &view), SGC_OK);
+    CHECK_EQ_INT(view.header.round, 70000);
+    CHECK_EQ_INT(view.header.flags, 0);
+    h.flags = SGC_FLAG_COMPACT;
+    CHECK_EQ_INT(sgc_frame_encode_sparse(&h, watch->n, watch->indices, watch->k, watch->values,
+                                         SGC_VAL_INT8, NULL, 0, buf, sizeof buf, &len), SGC_E_OPTION);
+    h.round = 3;
+    h.segment_count = 2;
+    CHECK_EQ_INT(sgc_frame_encode_sparse(&h, watch->n, watch->indices, watch->k, watch->values,
+                                         SGC_VAL_INT8, NULL, 0, buf, sizeof buf, &len), SGC_E_OPTION);
+    h.segment_count = 1;
+    h.device_id = 0x10000u;
+    CHECK_EQ_INT(sgc_frame_encode_control(&h, NULL, 0, NULL, 0, buf, sizeof buf, &len),
+                 SGC_E_MSG_TYPE);
+    h.msg_type = SGC_MSG_ACK;
+    CHECK_EQ_INT(sgc_frame_encode_control(&h, NULL, 0, NULL, 0, buf, sizeof buf, &len),
+                 SGC_E_OPTION);
+    h.device_id = 7;
+    CHECK_EQ_INT(sgc_frame_encode_control(&h, NULL, 0, NULL, 0, buf, sizeof buf, &len), SGC_OK);
+    CHECK_EQ_INT(len, SGC_FRAME_MIN_BYTES);
+    h.msg_type = SGC_MSG_SPARSE_UPDATE;
+    CHECK_EQ_INT(sgc_frame_encode_sparse(&h, 70000u, watch->indices, watch->k, watch->values,
+                                         SGC_VAL_INT8, NULL, 0, buf, sizeof buf, &len), SGC_E_OPTION);
+    h.flags = SGC_FLAG_COMPACT | SGC_FLAG_COMPACT_AUTO;
+    CHECK_EQ_INT(sgc_frame_encode_sparse(&h, watch->n, watch->indices, watch->k, watch->values,
+                                         SGC_VAL_INT8, NULL, 0, buf, sizeof buf, &len), SGC_E_OPTION);
+    h.flags = 0x08;
+    CHECK_EQ_INT(sgc_frame_encode_sparse(&h, watch->n, watch->indices, watch->k, watch->values,
+                                         SGC_VAL_INT8, NULL, 0, buf, sizeof buf, &len), SGC_E_OPTION);
+    /* a compact frame with bytes after its crc reads them as payload: the CRC catches it */
+    memcpy(work, watch->frame, watch->len);
+    work[watch->len] = 0;
+    CHECK_EQ_INT(sgc_frame_parse(work, watch->len + 1u, NULL, 0, &view), SGC_E_CRC);
 }
 
 static void bad_values_of_each_coding_are_rejected(void)
@@ -383,10 +522,12 @@ int main(void)
 {
     RUN(encoder_reproduces_every_vector_byte_for_byte);
     RUN(decoder_reads_every_vector_field_by_field);
-    RUN(every_truncation_of_every_vector_is_rejected_as_truncated);
+    RUN(every_truncation_of_every_vector_is_rejected_as_predicted);
     RUN(every_single_bit_flip_is_rejected_and_the_crc_catches_the_rest);
     RUN(appended_byte_is_rejected_as_trailing);
     RUN(each_bad_header_field_gets_its_own_error);
+    RUN(each_bad_compact_header_field_gets_its_own_error);
+    RUN(compact_choice_is_strict_or_automatic);
     RUN(bad_values_of_each_coding_are_rejected);
 #if SGC_WITH_HMAC
     RUN(keyed_receiver_rejects_untagged_and_mistagged_frames);

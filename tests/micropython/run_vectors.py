@@ -29,7 +29,8 @@ def load(name):
 
 def reencode(f, key):
     kw = dict(key=key, flags=f.flags & ft.FLAGS_APP, device_id=f.device_id, round=f.round,
-              seq=f.seq, segment_id=f.segment_id, segment_count=f.segment_count)
+              seq=f.seq, segment_id=f.segment_id, segment_count=f.segment_count,
+              compact=f.compact)
     if f.is_control:
         return ft.encode_control(f.msg_type, f.payload, **kw)
     if f.index_coding == "stratified":
@@ -53,13 +54,33 @@ def status_of(frame, key):
     return 0
 
 
+def compact_min_len(head, coding):
+    """Bytes a compact frame with this head and coding byte needs (PROTOCOL.md 13)."""
+    code = (head >> 1) & 7
+    header = 11 + ((8 if coding & 3 >= 2 else 4) if 1 <= code <= 3 else 0)
+    return header + (32 if head & 1 else 0) + 4
+
+
+def predicted_flip(frame, pos, bit):
+    """The status a single-bit flip must get (sections 9 and 13)."""
+    if pos < 2:
+        return ft.E_MAGIC
+    if pos == 2:
+        return ft.E_VERSION
+    if frame[2] != ft.COMPACT_VERSION:
+        return None  # full header: any framing status (the C suite predicts each)
+    head = frame[3] ^ (1 << bit) if pos == 3 else frame[3]
+    coding = frame[4] ^ (1 << bit) if pos == 4 else frame[4]
+    return ft.E_TRUNCATED if len(frame) < compact_min_len(head, coding) else ft.E_CRC
+
+
 def check_vector(name):
     frame, meta = load(name)
     key = bytes.fromhex(meta["key"]) if "key" in meta else None
     f = ft.decode(frame, key)
     for field in ("msg_type", "flags", "device_id", "round", "seq", "segment_id",
                   "segment_count", "n", "k", "index_param", "payload_len", "index_coding",
-                  "value_coding"):
+                  "value_coding", "header_bytes"):
         check(name + " decodes " + field, getattr(f, field) == meta[field],
               "%r != %r" % (getattr(f, field), meta[field]))
     check(name + " decodes scale", f.scale == meta["scale"])
@@ -83,15 +104,22 @@ def check_vector(name):
         for c in reversed(chunks + chunks[:1]):
             got = r.feed(c, 0.0) or got
         check(name + " reassembles out of order with a duplicate", got == frame)
-    bad = [n for n in range(len(frame)) if status_of(frame[:n], key) != ft.E_TRUNCATED]
-    check(name + " rejects every truncation as TRUNCATED", not bad, bad[:5])
+    # a compact frame has no payload_len: cut past its header, tag and crc it meets the CRC
+    least = len(frame) + 1
+    if f.compact:
+        least = f.header_bytes + ft.CRC_BYTES + (ft.TAG_BYTES if f.flags & ft.FLAG_HMAC else 0)
+    bad = [n for n in range(len(frame))
+           if status_of(frame[:n], key) != (ft.E_TRUNCATED if n < least else ft.E_CRC)]
+    check(name + " rejects every truncation (TRUNCATED, or CRC when compact)", not bad, bad[:5])
     framing = (ft.E_MAGIC, ft.E_VERSION, ft.E_FLAGS, ft.E_TRUNCATED, ft.E_TRAILING, ft.E_CRC)
     missed = []
     buf = bytearray(frame)
     for pos in flip_positions(len(frame)):
         for bit in range(8):
             buf[pos] ^= 1 << bit
-            if status_of(buf, key) not in framing:
+            got = status_of(buf, key)
+            want = predicted_flip(frame, pos, bit)
+            if got not in framing or (want is not None and got != want):
                 missed.append((pos, bit))
             buf[pos] ^= 1 << bit
     check(name + " rejects every single-bit flip at checks 2-7", not missed, missed[:5])

@@ -136,6 +136,27 @@ def header(msg: str, flags: int, icoding: str, vcoding: str, param: int, f: dict
                        f["segment_id"], f["segment_count"], n, k, scale, payload_len)
 
 
+def compact_code(msg: str) -> int:
+    """The 3-bit message code of a compact header (PROTOCOL.md 13)."""
+    t = MSG[msg]
+    return t if t <= 3 else t - 12
+
+
+def compact_header(msg: str, flags: int, icoding: str, vcoding: str, param: int, f: dict,
+                   n: int, k: int, scale: float) -> bytes:
+    """The compact header (PROTOCOL.md 13): no segments, no payload_len, scale when needed."""
+    assert (f["segment_id"], f["segment_count"]) == (0, 1)
+    head = (flags & 0xF1) | (compact_code(msg) << 1)
+    if icoding == "none":
+        return struct.pack("<2sBBBHHH", b"SP", 2, head, 0, f["device_id"], f["round"], f["seq"])
+    coding = VAL[vcoding] | ((IDX[icoding] - 1) << 2) | (param << 4)
+    out = struct.pack("<2sBBBHHHHH", b"SP", 2, head, coding, f["device_id"], f["round"], f["seq"],
+                      n, k)
+    if vcoding in ("int8", "sign"):
+        out += struct.pack("<f", scale)
+    return out
+
+
 def seal(head_and_payload: bytes, key: bytes | None) -> bytes:
     body = head_and_payload
     if key is not None:
@@ -144,7 +165,8 @@ def seal(head_and_payload: bytes, key: bytes | None) -> bytes:
 
 
 def data_frame(msg: str, n: int, indices: list[int] | None, values: list[float], vcoding: str,
-               f: dict, key: bytes | None = None, seed: int | None = None) -> tuple[bytes, dict]:
+               f: dict, key: bytes | None = None, seed: int | None = None,
+               compact: bool = False) -> tuple[bytes, dict]:
     k = len(values)
     if seed is not None:
         icoding, param, isec = "stratified", 0, struct.pack("<Q", seed)
@@ -160,21 +182,31 @@ def data_frame(msg: str, n: int, indices: list[int] | None, values: list[float],
     vsec, scale = value_section(values, vcoding)
     flags = f.get("flags", 0) | (1 if key is not None else 0)
     payload = isec + vsec
-    frame = seal(header(msg, flags, icoding, vcoding, param, f, n, k, scale, len(payload))
-                 + payload, key)
+    if compact:
+        head = compact_header(msg, flags, icoding, vcoding, param, f, n, k, scale)
+        flags |= 0x02  # how a decoder reports a compact header
+    else:
+        head = header(msg, flags, icoding, vcoding, param, f, n, k, scale, len(payload))
+    frame = seal(head + payload, key)
     decoded = dict(msg_type=MSG[msg], flags=flags, index_coding=icoding, value_coding=vcoding,
                    index_param=param, n=n, k=k, scale=scale, payload_len=len(payload),
-                   indices=indices, values=[f32(v) for v in values])
+                   header_bytes=len(head), indices=indices, values=[f32(v) for v in values])
     decoded.update({key: value for key, value in f.items() if key != "flags"})
     return frame, decoded
 
 
-def control_frame(msg: str, payload: bytes, f: dict, key: bytes | None = None):
+def control_frame(msg: str, payload: bytes, f: dict, key: bytes | None = None,
+                  compact: bool = False):
     flags = f.get("flags", 0) | (1 if key is not None else 0)
-    frame = seal(header(msg, flags, "none", "fp32", 0, f, 0, 0, 1.0, len(payload)) + payload, key)
+    if compact:
+        head = compact_header(msg, flags, "none", "fp32", 0, f, 0, 0, 1.0)
+        flags |= 0x02
+    else:
+        head = header(msg, flags, "none", "fp32", 0, f, 0, 0, 1.0, len(payload))
+    frame = seal(head + payload, key)
     decoded = dict(msg_type=MSG[msg], flags=flags, index_coding="none", value_coding="fp32",
                    index_param=0, n=0, k=0, scale=1.0, payload_len=len(payload),
-                   payload=payload.hex(), indices=[], values=[])
+                   header_bytes=len(head), payload=payload.hex(), indices=[], values=[])
     decoded.update({key: value for key, value in f.items() if key != "flags"})
     return frame, decoded
 
@@ -231,6 +263,30 @@ def vectors() -> list[tuple[str, bytes, dict]]:
     big = data_frame("sparse_update", 3000, big_idx, [float(i % 13 - 6) for i in range(len(big_idx))],
                      "fp32", fields(9, 4, 8))
     add("chunked_fp32", big, chunks=[c.hex() for c in chunks(big[0], 256)], chunk_max_size=256)
+    # compact headers (PROTOCOL.md 13), appended so the C tests' indices above stay put
+    watch_idx = [41, 300, 611, 902, 1203, 1500, 1811, 2104, 2402, 2718, 3300]
+    add("compact_watch_int8", data_frame(
+        "sparse_update", 3319, watch_idx, [q / 256 for q in (127, -3, 64, -127, 1, 0, 99, -45, 12,
+                                                             -1, 5)],
+        "int8", fields(7, 3, 41), compact=True))
+    add("compact_dense_fp16", data_frame(
+        "dense_model", 8, None, [0.5, -1.0, 2.0, 0.0, -0.25, 65504.0, 3.0, -2.0**-14], "fp16",
+        fields(300, 65535, 2), compact=True))
+    add("compact_bitmap_sign", data_frame(
+        "sparse_model_delta", 20, [0, 1, 2, 4, 5, 8, 9, 11, 12, 15, 16, 19],
+        [0.5 * s for s in (1, -1, 1, 1, -1, -1, 1, -1, 1, 1, -1, -1)], "sign", fields(65535, 0, 7),
+        compact=True))
+    add("compact_random_k_fp32", data_frame(
+        "sparse_update", 100, None, [1.5, -2.0, 0.25], "fp32", fields(3, 2, 17),
+        seed=0xFEDCBA9876543210, compact=True))
+    add("compact_hmac_fp32", data_frame(
+        "sparse_update", 5000, [4, 1000, 4999], [1.0, -2.0, 3.0], "fp32",
+        fields(77, 100, 65535, flags=0x50), key=key, compact=True), key=key.hex())
+    add("compact_empty_update", data_frame("sparse_update", 10, [], [], "fp32", fields(5, 1, 0),
+                                           compact=True))
+    add("compact_ack", control_frame("ack", b"", fields(7, 3, 42, flags=0x20), compact=True))
+    add("compact_hello_hmac", control_frame("hello", b'{"node":"n7"}', fields(7, 0, 1), key=key,
+                                            compact=True), key=key.hex())
     return out
 
 
@@ -246,7 +302,8 @@ def c_header(vecs: list[tuple[str, bytes, dict]]) -> str:
              "typedef struct {\n    const char *name;\n    const uint8_t *frame;\n    uint32_t len;\n"
              "    uint8_t msg_type, flags, index_coding, value_coding, index_param;\n"
              "    uint32_t device_id, round, seq;\n    uint16_t segment_id, segment_count;\n"
-             "    uint32_t n, k;\n    float scale;\n    const uint32_t *indices;\n"
+             "    uint32_t n, k;\n    float scale;\n    uint32_t header_bytes;\n"
+             "    const uint32_t *indices;\n"
              "    const float *values;\n    const uint8_t *key;\n    uint32_t key_len;\n"
              "    const uint8_t *payload;\n    uint32_t payload_len;\n} frame_vector;\n\n"]
     rows = []
@@ -266,6 +323,7 @@ def c_header(vecs: list[tuple[str, bytes, dict]]) -> str:
             f"{IDX[d['index_coding']]}u, {VAL[d['value_coding']]}u, {d['index_param']}u, "
             f"{d['device_id']}u, {d['round']}u, {d['seq']}u, {d['segment_id']}u, "
             f"{d['segment_count']}u, {d['n']}u, {d['k']}u, {float(d['scale'])!r}f, "
+            f"{d['header_bytes']}u, "
             f"fv_{name}_indices, fv_{name}_values, {'fv_' + name + '_key' if key else 'NULL'}, "
             f"{len(key)}u, fv_{name}_payload, {len(payload)}u}},")
     parts.append("static const frame_vector frame_vectors[] = {\n" + "\n".join(rows) + "\n};\n\n")

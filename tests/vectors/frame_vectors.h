@@ -14,6 +14,7 @@ typedef struct {
     uint16_t segment_id, segment_count;
     uint32_t n, k;
     float scale;
+    uint32_t header_bytes;
     const uint32_t *indices;
     const float *values;
     const uint8_t *key;
@@ -362,17 +363,147 @@ static const uint8_t fv_chunked_fp32_payload[1] = {
     0
 };
 
+static const uint8_t fv_compact_watch_int8_frame[48] = {
+    0x53, 0x50, 0x02, 0x02, 0x76, 0x07, 0x00, 0x03, 0x00, 0x29, 0x00, 0xF7,
+    0x0C, 0x0B, 0x00, 0x00, 0x00, 0x80, 0x3B, 0x52, 0x13, 0xCC, 0x36, 0xD1,
+    0x58, 0x43, 0xCD, 0x36, 0xD2, 0x52, 0xDB, 0xBD, 0x22, 0x7F, 0xFD, 0x40,
+    0x81, 0x01, 0x00, 0x63, 0xD3, 0x0C, 0xFF, 0x05, 0x06, 0xDD, 0xA5, 0xF3
+};
+static const uint32_t fv_compact_watch_int8_indices[] = {41u, 300u, 611u, 902u, 1203u, 1500u, 1811u, 2104u, 2402u, 2718u, 3300u};
+static const float fv_compact_watch_int8_values[] = {0.49609375f, -0.01171875f, 0.25f, -0.49609375f, 0.00390625f, 0.0f, 0.38671875f, -0.17578125f, 0.046875f, -0.00390625f, 0.01953125f};
+static const uint8_t fv_compact_watch_int8_key[1] = {
+    0
+};
+static const uint8_t fv_compact_watch_int8_payload[1] = {
+    0
+};
+
+static const uint8_t fv_compact_dense_fp16_frame[35] = {
+    0x53, 0x50, 0x02, 0x04, 0x01, 0x2C, 0x01, 0xFF, 0xFF, 0x02, 0x00, 0x08,
+    0x00, 0x08, 0x00, 0x00, 0x38, 0x00, 0xBC, 0x00, 0x40, 0x00, 0x00, 0x00,
+    0xB4, 0xFF, 0x7B, 0x00, 0x42, 0x00, 0x84, 0xA0, 0x84, 0x2E, 0x31
+};
+static const uint32_t fv_compact_dense_fp16_indices[] = {0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u};
+static const float fv_compact_dense_fp16_values[] = {0.5f, -1.0f, 2.0f, 0.0f, -0.25f, 65504.0f, 3.0f, -6.103515625e-05f};
+static const uint8_t fv_compact_dense_fp16_key[1] = {
+    0
+};
+static const uint8_t fv_compact_dense_fp16_payload[1] = {
+    0
+};
+
+static const uint8_t fv_compact_bitmap_sign_frame[28] = {
+    0x53, 0x50, 0x02, 0x06, 0x0B, 0xFF, 0xFF, 0x00, 0x00, 0x07, 0x00, 0x14,
+    0x00, 0x0C, 0x00, 0x00, 0x00, 0x00, 0x3F, 0x37, 0x9B, 0x09, 0xB2, 0x0C,
+    0x5A, 0x70, 0x7B, 0x5C
+};
+static const uint32_t fv_compact_bitmap_sign_indices[] = {0u, 1u, 2u, 4u, 5u, 8u, 9u, 11u, 12u, 15u, 16u, 19u};
+static const float fv_compact_bitmap_sign_values[] = {0.5f, -0.5f, 0.5f, 0.5f, -0.5f, -0.5f, 0.5f, -0.5f, 0.5f, 0.5f, -0.5f, -0.5f};
+static const uint8_t fv_compact_bitmap_sign_key[1] = {
+    0
+};
+static const uint8_t fv_compact_bitmap_sign_payload[1] = {
+    0
+};
+
+static const uint8_t fv_compact_random_k_fp32_frame[39] = {
+    0x53, 0x50, 0x02, 0x02, 0x0C, 0x03, 0x00, 0x02, 0x00, 0x11, 0x00, 0x64,
+    0x00, 0x03, 0x00, 0x10, 0x32, 0x54, 0x76, 0x98, 0xBA, 0xDC, 0xFE, 0x00,
+    0x00, 0xC0, 0x3F, 0x00, 0x00, 0x00, 0xC0, 0x00, 0x00, 0x80, 0x3E, 0xFE,
+    0x92, 0x7A, 0x45
+};
+static const uint32_t fv_compact_random_k_fp32_indices[] = {11u, 58u, 69u};
+static const float fv_compact_random_k_fp32_values[] = {1.5f, -2.0f, 0.25f};
+static const uint8_t fv_compact_random_k_fp32_key[1] = {
+    0
+};
+static const uint8_t fv_compact_random_k_fp32_payload[1] = {
+    0
+};
+
+static const uint8_t fv_compact_hmac_fp32_frame[68] = {
+    0x53, 0x50, 0x02, 0x53, 0xA4, 0x4D, 0x00, 0x64, 0x00, 0xFF, 0xFF, 0x88,
+    0x13, 0x03, 0x00, 0x08, 0x30, 0xFE, 0x79, 0x0E, 0x00, 0x00, 0x80, 0x3F,
+    0x00, 0x00, 0x00, 0xC0, 0x00, 0x00, 0x40, 0x40, 0x2A, 0x75, 0xCE, 0xA1,
+    0xAF, 0x20, 0x0D, 0x9E, 0x44, 0x27, 0xBD, 0x3E, 0xC0, 0x92, 0x1E, 0x8B,
+    0xCD, 0x49, 0xE4, 0xA6, 0xDC, 0x28, 0xE1, 0x98, 0x2E, 0xBB, 0xF6, 0xEB,
+    0x7C, 0xF9, 0x18, 0x63, 0x5A, 0x12, 0xF2, 0x27
+};
+static const uint32_t fv_compact_hmac_fp32_indices[] = {4u, 1000u, 4999u};
+static const float fv_compact_hmac_fp32_values[] = {1.0f, -2.0f, 3.0f};
+static const uint8_t fv_compact_hmac_fp32_key[32] = {
+    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C,
+    0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18,
+    0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F, 0x20
+};
+static const uint8_t fv_compact_hmac_fp32_payload[1] = {
+    0
+};
+
+static const uint8_t fv_compact_empty_update_frame[19] = {
+    0x53, 0x50, 0x02, 0x02, 0x04, 0x05, 0x00, 0x01, 0x00, 0x00, 0x00, 0x0A,
+    0x00, 0x00, 0x00, 0xD2, 0x68, 0xF7, 0xAA
+};
+static const uint32_t fv_compact_empty_update_indices[] = {0u};
+static const float fv_compact_empty_update_values[] = {0.0f};
+static const uint8_t fv_compact_empty_update_key[1] = {
+    0
+};
+static const uint8_t fv_compact_empty_update_payload[1] = {
+    0
+};
+
+static const uint8_t fv_compact_ack_frame[15] = {
+    0x53, 0x50, 0x02, 0x2C, 0x00, 0x07, 0x00, 0x03, 0x00, 0x2A, 0x00, 0x77,
+    0xD9, 0x2D, 0x2A
+};
+static const uint32_t fv_compact_ack_indices[] = {0u};
+static const float fv_compact_ack_values[] = {0.0f};
+static const uint8_t fv_compact_ack_key[1] = {
+    0
+};
+static const uint8_t fv_compact_ack_payload[1] = {
+    0
+};
+
+static const uint8_t fv_compact_hello_hmac_frame[60] = {
+    0x53, 0x50, 0x02, 0x09, 0x00, 0x07, 0x00, 0x00, 0x00, 0x01, 0x00, 0x7B,
+    0x22, 0x6E, 0x6F, 0x64, 0x65, 0x22, 0x3A, 0x22, 0x6E, 0x37, 0x22, 0x7D,
+    0xA5, 0x9E, 0xC9, 0x93, 0x00, 0xD7, 0x1E, 0xBD, 0x59, 0x91, 0xF5, 0xF0,
+    0x19, 0x85, 0xEB, 0x4B, 0x9F, 0x6C, 0x91, 0x16, 0xA6, 0x9A, 0x09, 0x0C,
+    0xCF, 0x63, 0x64, 0x4B, 0x0B, 0x0D, 0x37, 0xE4, 0x67, 0x2D, 0x9C, 0xF6
+};
+static const uint32_t fv_compact_hello_hmac_indices[] = {0u};
+static const float fv_compact_hello_hmac_values[] = {0.0f};
+static const uint8_t fv_compact_hello_hmac_key[32] = {
+    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C,
+    0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18,
+    0x19, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F, 0x20
+};
+static const uint8_t fv_compact_hello_hmac_payload[13] = {
+    0x7B, 0x22, 0x6E, 0x6F, 0x64, 0x65, 0x22, 0x3A, 0x22, 0x6E, 0x37, 0x22,
+    0x7D
+};
+
 static const frame_vector frame_vectors[] = {
-    {"sparse_rice_fp32", fv_sparse_rice_fp32_frame, 95u, 1u, 0u, 2u, 0u, 6u, 7u, 3u, 41u, 0u, 1u, 1000u, 10u, 1.0f, fv_sparse_rice_fp32_indices, fv_sparse_rice_fp32_values, NULL, 0u, fv_sparse_rice_fp32_payload, 0u},
-    {"sparse_bitmap_fp16", fv_sparse_bitmap_fp16_frame, 132u, 1u, 0u, 3u, 1u, 0u, 12u, 9u, 2u, 1u, 3u, 64u, 40u, 1.0f, fv_sparse_bitmap_fp16_indices, fv_sparse_bitmap_fp16_values, NULL, 0u, fv_sparse_bitmap_fp16_payload, 0u},
-    {"dense_model_int8", fv_dense_model_int8_frame, 60u, 2u, 0u, 1u, 2u, 0u, 0u, 12u, 1u, 0u, 1u, 16u, 16u, 0.00390625f, fv_dense_model_int8_indices, fv_dense_model_int8_values, NULL, 0u, fv_dense_model_int8_payload, 0u},
-    {"delta_sign", fv_delta_sign_frame, 55u, 3u, 0u, 2u, 3u, 4u, 1u, 5u, 9u, 0u, 1u, 200u, 12u, 0.125f, fv_delta_sign_indices, fv_delta_sign_values, NULL, 0u, fv_delta_sign_payload, 0u},
-    {"random_k_fp32", fv_random_k_fp32_frame, 72u, 1u, 0u, 4u, 0u, 0u, 3u, 2u, 17u, 0u, 1u, 100u, 5u, 1.0f, fv_random_k_fp32_indices, fv_random_k_fp32_values, NULL, 0u, fv_random_k_fp32_payload, 0u},
-    {"sparse_hmac_fp32", fv_sparse_hmac_fp32_frame, 93u, 1u, 81u, 2u, 0u, 10u, 77u, 100u, 65535u, 2u, 4u, 5000u, 3u, 1.0f, fv_sparse_hmac_fp32_indices, fv_sparse_hmac_fp32_values, fv_sparse_hmac_fp32_key, 32u, fv_sparse_hmac_fp32_payload, 0u},
-    {"empty_update", fv_empty_update_frame, 44u, 1u, 0u, 2u, 0u, 0u, 5u, 1u, 0u, 0u, 1u, 10u, 0u, 1.0f, fv_empty_update_indices, fv_empty_update_values, NULL, 0u, fv_empty_update_payload, 0u},
-    {"hello_hmac", fv_hello_hmac_frame, 98u, 16u, 1u, 0u, 0u, 0u, 7u, 0u, 1u, 0u, 1u, 0u, 0u, 1.0f, fv_hello_hmac_indices, fv_hello_hmac_values, fv_hello_hmac_key, 32u, fv_hello_hmac_payload, 22u},
-    {"ack", fv_ack_frame, 44u, 18u, 0u, 0u, 0u, 0u, 7u, 3u, 42u, 0u, 1u, 0u, 0u, 1.0f, fv_ack_indices, fv_ack_values, NULL, 0u, fv_ack_payload, 0u},
-    {"chunked_fp32", fv_chunked_fp32_frame, 1975u, 1u, 0u, 2u, 0u, 2u, 9u, 4u, 8u, 0u, 1u, 3000u, 429u, 1.0f, fv_chunked_fp32_indices, fv_chunked_fp32_values, NULL, 0u, fv_chunked_fp32_payload, 0u},
+    {"sparse_rice_fp32", fv_sparse_rice_fp32_frame, 95u, 1u, 0u, 2u, 0u, 6u, 7u, 3u, 41u, 0u, 1u, 1000u, 10u, 1.0f, 40u, fv_sparse_rice_fp32_indices, fv_sparse_rice_fp32_values, NULL, 0u, fv_sparse_rice_fp32_payload, 0u},
+    {"sparse_bitmap_fp16", fv_sparse_bitmap_fp16_frame, 132u, 1u, 0u, 3u, 1u, 0u, 12u, 9u, 2u, 1u, 3u, 64u, 40u, 1.0f, 40u, fv_sparse_bitmap_fp16_indices, fv_sparse_bitmap_fp16_values, NULL, 0u, fv_sparse_bitmap_fp16_payload, 0u},
+    {"dense_model_int8", fv_dense_model_int8_frame, 60u, 2u, 0u, 1u, 2u, 0u, 0u, 12u, 1u, 0u, 1u, 16u, 16u, 0.00390625f, 40u, fv_dense_model_int8_indices, fv_dense_model_int8_values, NULL, 0u, fv_dense_model_int8_payload, 0u},
+    {"delta_sign", fv_delta_sign_frame, 55u, 3u, 0u, 2u, 3u, 4u, 1u, 5u, 9u, 0u, 1u, 200u, 12u, 0.125f, 40u, fv_delta_sign_indices, fv_delta_sign_values, NULL, 0u, fv_delta_sign_payload, 0u},
+    {"random_k_fp32", fv_random_k_fp32_frame, 72u, 1u, 0u, 4u, 0u, 0u, 3u, 2u, 17u, 0u, 1u, 100u, 5u, 1.0f, 40u, fv_random_k_fp32_indices, fv_random_k_fp32_values, NULL, 0u, fv_random_k_fp32_payload, 0u},
+    {"sparse_hmac_fp32", fv_sparse_hmac_fp32_frame, 93u, 1u, 81u, 2u, 0u, 10u, 77u, 100u, 65535u, 2u, 4u, 5000u, 3u, 1.0f, 40u, fv_sparse_hmac_fp32_indices, fv_sparse_hmac_fp32_values, fv_sparse_hmac_fp32_key, 32u, fv_sparse_hmac_fp32_payload, 0u},
+    {"empty_update", fv_empty_update_frame, 44u, 1u, 0u, 2u, 0u, 0u, 5u, 1u, 0u, 0u, 1u, 10u, 0u, 1.0f, 40u, fv_empty_update_indices, fv_empty_update_values, NULL, 0u, fv_empty_update_payload, 0u},
+    {"hello_hmac", fv_hello_hmac_frame, 98u, 16u, 1u, 0u, 0u, 0u, 7u, 0u, 1u, 0u, 1u, 0u, 0u, 1.0f, 40u, fv_hello_hmac_indices, fv_hello_hmac_values, fv_hello_hmac_key, 32u, fv_hello_hmac_payload, 22u},
+    {"ack", fv_ack_frame, 44u, 18u, 0u, 0u, 0u, 0u, 7u, 3u, 42u, 0u, 1u, 0u, 0u, 1.0f, 40u, fv_ack_indices, fv_ack_values, NULL, 0u, fv_ack_payload, 0u},
+    {"chunked_fp32", fv_chunked_fp32_frame, 1975u, 1u, 0u, 2u, 0u, 2u, 9u, 4u, 8u, 0u, 1u, 3000u, 429u, 1.0f, 40u, fv_chunked_fp32_indices, fv_chunked_fp32_values, NULL, 0u, fv_chunked_fp32_payload, 0u},
+    {"compact_watch_int8", fv_compact_watch_int8_frame, 48u, 1u, 2u, 2u, 2u, 7u, 7u, 3u, 41u, 0u, 1u, 3319u, 11u, 0.00390625f, 19u, fv_compact_watch_int8_indices, fv_compact_watch_int8_values, NULL, 0u, fv_compact_watch_int8_payload, 0u},
+    {"compact_dense_fp16", fv_compact_dense_fp16_frame, 35u, 2u, 2u, 1u, 1u, 0u, 300u, 65535u, 2u, 0u, 1u, 8u, 8u, 1.0f, 15u, fv_compact_dense_fp16_indices, fv_compact_dense_fp16_values, NULL, 0u, fv_compact_dense_fp16_payload, 0u},
+    {"compact_bitmap_sign", fv_compact_bitmap_sign_frame, 28u, 3u, 2u, 3u, 3u, 0u, 65535u, 0u, 7u, 0u, 1u, 20u, 12u, 0.5f, 19u, fv_compact_bitmap_sign_indices, fv_compact_bitmap_sign_values, NULL, 0u, fv_compact_bitmap_sign_payload, 0u},
+    {"compact_random_k_fp32", fv_compact_random_k_fp32_frame, 39u, 1u, 2u, 4u, 0u, 0u, 3u, 2u, 17u, 0u, 1u, 100u, 3u, 1.0f, 15u, fv_compact_random_k_fp32_indices, fv_compact_random_k_fp32_values, NULL, 0u, fv_compact_random_k_fp32_payload, 0u},
+    {"compact_hmac_fp32", fv_compact_hmac_fp32_frame, 68u, 1u, 83u, 2u, 0u, 10u, 77u, 100u, 65535u, 0u, 1u, 5000u, 3u, 1.0f, 15u, fv_compact_hmac_fp32_indices, fv_compact_hmac_fp32_values, fv_compact_hmac_fp32_key, 32u, fv_compact_hmac_fp32_payload, 0u},
+    {"compact_empty_update", fv_compact_empty_update_frame, 19u, 1u, 2u, 2u, 0u, 0u, 5u, 1u, 0u, 0u, 1u, 10u, 0u, 1.0f, 15u, fv_compact_empty_update_indices, fv_compact_empty_update_values, NULL, 0u, fv_compact_empty_update_payload, 0u},
+    {"compact_ack", fv_compact_ack_frame, 15u, 18u, 34u, 0u, 0u, 0u, 7u, 3u, 42u, 0u, 1u, 0u, 0u, 1.0f, 11u, fv_compact_ack_indices, fv_compact_ack_values, NULL, 0u, fv_compact_ack_payload, 0u},
+    {"compact_hello_hmac", fv_compact_hello_hmac_frame, 60u, 16u, 3u, 0u, 0u, 0u, 7u, 0u, 1u, 0u, 1u, 0u, 0u, 1.0f, 11u, fv_compact_hello_hmac_indices, fv_compact_hello_hmac_values, fv_compact_hello_hmac_key, 32u, fv_compact_hello_hmac_payload, 13u},
 };
 
 #define FRAME_VECTOR_COUNT (sizeof frame_vectors / sizeof frame_vectors[0])

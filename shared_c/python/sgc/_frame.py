@@ -59,6 +59,7 @@ _HEADER_FIELDS = {
     "flags": 0xFF,
 }
 _U32_MAX = 0xFFFFFFFF
+COMPACT_MAX: int = lib.SGC_COMPACT_MAX
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class Frame:
     data frame, empty for control frames and None after ``decode_into``;
     ``payload`` holds a control frame's opaque payload (empty for data).
     ``authenticated`` is True when a key was given and the tag verified.
+    ``flags`` has bit 0x02 (``compact``) set when the frame had the compact
+    header (PROTOCOL.md 13); ``header_bytes`` is its header's length.
     """
 
     msg_type: int
@@ -90,11 +93,17 @@ class Frame:
     payload: bytes
     authenticated: bool
     seed: int | None = None
+    header_bytes: int = lib.SGC_FRAME_HEADER_BYTES
 
     @property
     def is_control(self) -> bool:
         """True for hello, round open, ack and resync frames."""
         return self.msg_type in CONTROL_MSG_TYPES
+
+    @property
+    def compact(self) -> bool:
+        """True when the frame had the compact header (PROTOCOL.md 13)."""
+        return bool(self.flags & lib.SGC_FLAG_COMPACT)
 
 
 def _value_coding(name: str) -> int:
@@ -105,7 +114,7 @@ def _value_coding(name: str) -> int:
             from None
 
 
-def _header(msg_type: int, fields: dict[str, Any]) -> Any:
+def _header(msg_type: int, fields: dict[str, Any], compact: Any = False, n: int = 0) -> Any:
     unknown = set(fields) - set(_HEADER_FIELDS)
     if unknown:
         raise ArgumentError(f"unknown header field(s) {sorted(unknown)}; "
@@ -117,10 +126,40 @@ def _header(msg_type: int, fields: dict[str, Any]) -> Any:
         setattr(h, name, _ranged(name, value, _HEADER_FIELDS[name]))
     if h.flags & ~lib.SGC_FLAGS_APP:
         raise ArgumentError(f"flags may only use the application bits 0x{lib.SGC_FLAGS_APP:02X} "
-                            "(the HMAC bit follows key=)")
+                            "(the HMAC bit follows key=, the compact header compact=)")
     if h.segment_count == 0 or h.segment_id >= h.segment_count:
         raise ArgumentError("segment_id must be below segment_count (>= 1)")
+    if compact is True:
+        misfit = compact_misfit(n, **fields)
+        if misfit:
+            raise ArgumentError(f"compact=True: {misfit} (use compact='auto' to fall back to "
+                                "the full header)")
+        h.flags |= lib.SGC_FLAG_COMPACT
+    elif compact == "auto":
+        h.flags |= lib.SGC_FLAG_COMPACT_AUTO
+    elif compact is not False:
+        raise ArgumentError(f"compact must be False, True or 'auto', got {compact!r}")
     return h
+
+
+def compact_misfit(n: int = 0, **header_fields: int) -> str | None:
+    """Why the compact header (PROTOCOL.md 13) cannot carry these fields, or None when it can.
+
+    Parameters
+    ----------
+    n : int
+        The data frame's n (0 for a control frame).
+    **header_fields : int
+        device_id, round, seq, segment_id, segment_count (flags always fit).
+    """
+    for name in ("device_id", "round", "seq"):
+        if header_fields.get(name, 0) > COMPACT_MAX:
+            return f"{name} {header_fields[name]} exceeds {COMPACT_MAX}"
+    if header_fields.get("segment_id", 0) != 0 or header_fields.get("segment_count", 1) != 1:
+        return "segments (segment_count > 1) need the full header"
+    if n > COMPACT_MAX:
+        return f"n {n} exceeds {COMPACT_MAX}"
+    return None
 
 
 def _ranged(name: str, value: Any, top: int) -> int:
@@ -181,7 +220,7 @@ def encoded_size_bound(n: int, k: int, value_coding: str = "fp32") -> int:
 
 def encode_sparse(n: int, indices: Any, values: Any, *, value_coding: str = "fp32",
                   msg_type: int = MSG_SPARSE_UPDATE, key: bytes | None = None,
-                  **header_fields: int) -> bytes:
+                  compact: bool | str = False, **header_fields: int) -> bytes:
     """Encode k (index, value) pairs of a length-n vector as one frame.
 
     The index coding (Golomb-Rice gaps, bitmap, or dense when k == n) is
@@ -202,6 +241,11 @@ def encode_sparse(n: int, indices: Any, values: Any, *, value_coding: str = "fp3
         MSG_SPARSE_UPDATE (default), MSG_SPARSE_MODEL_DELTA or MSG_DENSE_MODEL.
     key : bytes, optional
         Per-device key: appends an HMAC-SHA256 tag.
+    compact : bool or "auto"
+        False (default): the 40-byte header. True: the compact header
+        (PROTOCOL.md 13), ArgumentError when a field does not fit it
+        (device_id, round, seq or n above 65535, segments). "auto": compact
+        when every field fits, else the full header.
     **header_fields : int
         device_id, round, seq, segment_id, segment_count, flags (bits 4-7).
 
@@ -228,7 +272,7 @@ def encode_sparse(n: int, indices: Any, values: Any, *, value_coding: str = "fp3
         raise ArgumentError("values hold NaN or Inf")
     idx32 = np.ascontiguousarray(idx, dtype=np.uint32)
     coding = _value_coding(value_coding)
-    h = _header(msg_type, header_fields)
+    h = _header(msg_type, header_fields, compact, n)
     kp, kl = _key(key)
     cap = lib.sgc_frame_size_bound(n, idx32.size, coding)
     out = ffi.new("uint8_t[]", cap)
@@ -240,14 +284,15 @@ def encode_sparse(n: int, indices: Any, values: Any, *, value_coding: str = "fp3
 
 
 def encode_dense(values: Any, *, value_coding: str = "fp32", msg_type: int = MSG_DENSE_MODEL,
-                 key: bytes | None = None, **header_fields: int) -> bytes:
+                 key: bytes | None = None, compact: bool | str = False,
+                 **header_fields: int) -> bytes:
     """Encode every value of a vector as one frame (index coding "dense").
 
     Parameters
     ----------
     values : array_like of float
         The whole vector (converted to float32, 1-D, finite, at least 1 value).
-    value_coding, msg_type, key, **header_fields
+    value_coding, msg_type, key, compact, **header_fields
         As for :func:`encode_sparse`; msg_type defaults to MSG_DENSE_MODEL.
 
     Returns
@@ -258,7 +303,7 @@ def encode_dense(values: Any, *, value_coding: str = "fp32", msg_type: int = MSG
     vals = _values(values)
     n = _n(vals.size)
     coding = _value_coding(value_coding)
-    h = _header(msg_type, header_fields)
+    h = _header(msg_type, header_fields, compact, n)
     kp, kl = _key(key)
     cap = lib.sgc_frame_size_bound(n, n, coding)
     out = ffi.new("uint8_t[]", cap)
@@ -280,7 +325,7 @@ def stratified_indices(seed: int, n: int, k: int) -> np.ndarray:
 
 def encode_random_k(n: int, seed: int, values: Any, *, value_coding: str = "fp32",
                     msg_type: int = MSG_SPARSE_UPDATE, key: bytes | None = None,
-                    **header_fields: int) -> bytes:
+                    compact: bool | str = False, **header_fields: int) -> bytes:
     """Encode values at ``stratified_indices(seed, n, len(values))``: 8 bytes of seed, no indices.
 
     Parameters
@@ -291,13 +336,13 @@ def encode_random_k(n: int, seed: int, values: Any, *, value_coding: str = "fp32
         Shared 64-bit seed.
     values : array_like of float
         One value per stratum, k = len(values) >= 1.
-    value_coding, msg_type, key, **header_fields
+    value_coding, msg_type, key, compact, **header_fields
         As for :func:`encode_sparse`.
     """
     n = _n(n)
     vals = _values(values)
     coding = _value_coding(value_coding)
-    h = _header(msg_type, header_fields)
+    h = _header(msg_type, header_fields, compact, n)
     kp, kl = _key(key)
     k = vals.size
     if not 1 <= k <= n:
@@ -312,7 +357,7 @@ def encode_random_k(n: int, seed: int, values: Any, *, value_coding: str = "fp32
 
 
 def encode_control(msg_type: int, payload: bytes = b"", *, key: bytes | None = None,
-                   **header_fields: int) -> bytes:
+                   compact: bool | str = False, **header_fields: int) -> bytes:
     """Encode a control frame (hello, round open, ack, resync) with an opaque payload.
 
     Parameters
@@ -321,8 +366,9 @@ def encode_control(msg_type: int, payload: bytes = b"", *, key: bytes | None = N
         MSG_HELLO, MSG_ROUND_OPEN, MSG_ACK or MSG_RESYNC.
     payload : bytes
         At most MAX_CONTROL_PAYLOAD bytes; layouts in docs/TOPICS.md.
-    key, **header_fields
-        As for :func:`encode_sparse`.
+    key, compact, **header_fields
+        As for :func:`encode_sparse` (a compact control frame has an
+        11-byte header).
     """
     if not isinstance(payload, (bytes, bytearray)):
         raise ArgumentError("payload must be bytes")
@@ -331,7 +377,7 @@ def encode_control(msg_type: int, payload: bytes = b"", *, key: bytes | None = N
     if len(payload) > MAX_CONTROL_PAYLOAD:
         raise ArgumentError(f"control payload is {len(payload)} bytes; the limit is "
                             f"{MAX_CONTROL_PAYLOAD}")
-    h = _header(msg_type, header_fields)
+    h = _header(msg_type, header_fields, compact)
     kp, kl = _key(key)
     cap = len(payload) + lib.SGC_FRAME_OVERHEAD_BYTES
     out = ffi.new("uint8_t[]", cap)
@@ -355,21 +401,24 @@ def _parse(frame: bytes, key: bytes | None, context: str) -> Any:
     return view, buf
 
 
-def _frame(view: Any, frame: bytes, indices: np.ndarray | None, values: np.ndarray | None) -> Frame:
+def _frame(view: Any, frame: bytes, buf: Any, indices: np.ndarray | None,
+           values: np.ndarray | None) -> Frame:
     h = view.header
     control = h.msg_type in CONTROL_MSG_TYPES
-    payload = frame[lib.SGC_FRAME_HEADER_BYTES:lib.SGC_FRAME_HEADER_BYTES + h.payload_len]
+    start = int(ffi.cast("uintptr_t", view.payload)) - int(ffi.cast("uintptr_t", buf))
+    payload = frame[start:start + h.payload_len]
     return Frame(msg_type=h.msg_type, flags=h.flags, device_id=h.device_id, round=h.round,
                  seq=h.seq, segment_id=h.segment_id, segment_count=h.segment_count, n=h.n, k=h.k,
                  index_coding=_INDEX_NAMES[h.index_coding], index_param=h.index_param,
                  value_coding=_VALUE_NAMES[h.value_coding], scale=float(h.scale),
                  payload_len=h.payload_len, indices=indices, values=values,
                  payload=payload if control else b"", authenticated=bool(view.authenticated),
-                 seed=int(view.seed) if h.index_coding == lib.SGC_IDX_STRATIFIED else None)
+                 seed=int(view.seed) if h.index_coding == lib.SGC_IDX_STRATIFIED else None,
+                 header_bytes=start)
 
 
 def decode(frame: bytes, *, key: bytes | None = None) -> Frame:
-    """Check and decode one frame.
+    """Check and decode one frame (full or compact header).
 
     Parameters
     ----------
@@ -388,14 +437,14 @@ def decode(frame: bytes, *, key: bytes | None = None) -> Frame:
         For anything malformed; the message names the field (C's reason).
     """
     frame = _as_bytes(frame)
-    view, _buf = _parse(frame, key, "decode")
+    view, buf = _parse(frame, key, "decode")
     k = view.header.k
     indices = np.empty(k, dtype=np.uint32)
     values = np.empty(k, dtype=np.float32)
     if view.header.msg_type in DATA_MSG_TYPES:
         check(lib.sgc_frame_decode(view, ffi.from_buffer("uint32_t[]", indices),
                                    ffi.from_buffer("float[]", values), k), "decode")
-    return _frame(view, frame, indices, values)
+    return _frame(view, frame, buf, indices, values)
 
 
 def decode_into(frame: bytes, out: np.ndarray, weight: float = 1.0, *,
@@ -428,14 +477,14 @@ def decode_into(frame: bytes, out: np.ndarray, weight: float = 1.0, *,
     if not np.isfinite(weight):
         raise ArgumentError("weight must be finite")
     frame = _as_bytes(frame)
-    view, _buf = _parse(frame, key, "decode_into")
+    view, buf = _parse(frame, key, "decode_into")
     if view.header.msg_type not in DATA_MSG_TYPES:
         raise ArgumentError(f"decode_into needs a data frame, got msg_type {view.header.msg_type}")
     if out.size != view.header.n:
         raise ArgumentError(f"out has {out.size} elements; the frame's n is {view.header.n}")
     check(lib.sgc_frame_decode_into(view, ffi.from_buffer("float[]", out), out.size, weight),
           "decode_into")
-    return _frame(view, frame, None, None)
+    return _frame(view, frame, buf, None, None)
 
 
 def chunk(frame: bytes, max_size: int = DEFAULT_CHUNK_SIZE) -> list[bytes]:
