@@ -61,7 +61,7 @@ SETTINGS = {
 
 
 def run_one(setting: Setting, method: str, rounds: int, value_coding: str, node_momentum: float,
-            density: float, out_dir: str) -> dict:
+            density: float, out_dir: str, downlink: str = "dense32") -> dict:
     """Run one job and return its result row.
 
     The dense baseline uses momentum SGD on the host. Compressed runs follow
@@ -82,7 +82,8 @@ def run_one(setting: Setting, method: str, rounds: int, value_coding: str, node_
         host = HostConfig(dataset=setting.dataset, model=setting.model, rounds=rounds, lr=setting.lr,
                           lr_schedule=setting.lr_schedule, momentum=0.0 if compressed and node_momentum > 0 else HOST_MOMENTUM,
                           batch_size=setting.batch_size, min_nodes=setting.nodes,
-                          deadline_s=60.0, eval_every=max(1, rounds // 20), run_dir=run_dir, progress=False)
+                          deadline_s=60.0, eval_every=max(1, rounds // 20), run_dir=run_dir, progress=False,
+                          downlink="dense32" if method == "dense" else downlink)
         processes = []
         try:
             processes = start_agents(config, setting.nodes, setting.dataset, setting.model, extra, run_dir)
@@ -98,7 +99,11 @@ def run_one(setting: Setting, method: str, rounds: int, value_coding: str, node_
         "rounds": summary.rounds, "final_accuracy": round(summary.final_accuracy, 4),
         "best_accuracy": round(summary.best_accuracy, 4), "bytes_up": summary.bytes_up,
         "dense_bytes_up": summary.dense_bytes_up, "compression_ratio": round(summary.compression_ratio, 1),
-        "bytes_down": summary.bytes_down, "wall_s": round(summary.wall_s, 1), "run_dir": run_dir,
+        "downlink": "dense32" if method == "dense" else downlink,
+        "bytes_down": summary.bytes_down, "dense_bytes_down": summary.dense_bytes_down,
+        "down_ratio": round(summary.down_ratio, 1), "total_ratio": round(summary.total_ratio, 1),
+        "total_bytes_per_node": round(summary.total_bytes_per_node), "wall_s": round(summary.wall_s, 1),
+        "run_dir": run_dir,
     }
 
 
@@ -138,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--density", type=float, default=None, help="density of compressed runs (default: the setting's)")
     parser.add_argument("--node-momentum", type=float, default=NODE_MOMENTUM,
                         help="momentum correction on the nodes for compressed runs (0: momentum on the host)")
+    parser.add_argument("--downlink", default="dense32", choices=("dense32", "dense16", "delta"),
+                        help="downlink of the compressed runs (the dense run is dense fp32 both ways; "
+                             "default dense32, as the numbers in docs/results.md were measured)")
     parser.add_argument("--out-dir", default="runs/bench-e2e")
     args = parser.parse_args(argv)
     os.makedirs(args.out_dir, exist_ok=True)
@@ -148,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         for method in args.methods:
             started = time.monotonic()
             row = run_one(setting, method, rounds, args.value_coding or setting.value_coding, args.node_momentum,
-                          args.density or setting.density, args.out_dir)
+                          args.density or setting.density, args.out_dir, args.downlink)
             dense = next((r for r in rows if r["method"] == "dense"), None)
             if dense is not None:
                 row["accuracy_gap_pp"] = round(100 * (row["final_accuracy"] - dense["final_accuracy"]), 2)
