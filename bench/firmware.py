@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "firmware" / "tools"))
+from sparrow.host.lab.scripts import load_script
 
-import insns  # noqa: E402  (firmware/tools is not a package)
-import sizes  # noqa: E402
+# firmware/tools is a folder of scripts that import each other by bare name: load them in order.
+for _tool in ("qemu", "generated", "sizes", "insns"):
+    load_script(f"firmware/tools/{_tool}.py")
+insns = sys.modules["insns"]
+sizes = sys.modules["sizes"]
 
 
 def main(argv: list[str] | None = None) -> None:
