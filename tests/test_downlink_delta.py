@@ -119,7 +119,7 @@ def test_the_micropython_node_checks_its_copy_with_the_same_checksum() -> None:
     asks: list[int] = []
     node = mpnode.Node.__new__(mpnode.Node)
     node.n, node.version, node.resync_asked_for, node.answered_round, node.cached = 8, 2, -1, 0, None
-    node.checksum_mismatches, node.device = 0, 7
+    node.checksum_mismatches, node.device, node.model = 0, 7, object()
     node._control = lambda msg_type, payload: asks.append(struct.unpack("<I", payload)[0])
     good = np.arange(8, dtype=np.float32)
     node.params = mpnode.array("f", good.tobytes())

@@ -22,6 +22,7 @@ N = 64
 def mp_replica(asks: list[int]) -> mpnode.Node:
     node = mpnode.Node.__new__(mpnode.Node)  # only the replica's state: no shard, no broker
     node.n, node.params, node.version, node.resync_asked_for = N, None, 0, -1
+    node.model = object()  # a description is held (its maths is not used here)
     node._control = lambda msg_type, payload: asks.append(struct.unpack("<I", payload)[0])
     return node
 

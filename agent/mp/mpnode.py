@@ -3,6 +3,10 @@
 Same topics and frames as every other node (docs/TOPICS.md), built with the
 frame twin (agent/frame_twin.py) instead of the C core:
 
+0. the model description: ``spec`` in the config, or else the host's
+   retained description on ``sparrow/<job>/spec`` (the node then needs no
+   model file; the description's hash in the round pointer is not checked
+   here, as MicroPython's json cannot write the canonical form);
 1. on connect: retained ``online`` status (``offline`` is the Last Will),
    HELLO (samples held, can apply sparse deltas) and, while it has no model,
    RESYNC;
@@ -16,6 +20,7 @@ frame twin (agent/frame_twin.py) instead of the C core:
 4. the pointer of a round already answered: the same frame again.
 """
 import gc
+import json
 import math
 import struct
 import time
@@ -50,6 +55,7 @@ def _heap_in_use():
 
 #: Largest chunked frame a node puts back together (a dense fp32 model of 8k parameters).
 REASSEMBLY_BYTES = 32768
+MAX_SPEC_BYTES = 16384
 CAP_SPARSE_DELTA = 1
 ROUND_DONE = 1
 OUTCOMES = ("accepted", "late_applied", "late_dropped", "duplicate", "rejected")
@@ -87,7 +93,7 @@ class Node:
     Parameters
     ----------
     config : dict
-        ``host``, ``port``, ``job``, ``device_id``, ``spec`` (a model
+        ``host``, ``port``, ``job``, ``device_id``, ``spec`` (optional: a model
         description dict), ``shard`` (path of a shard file), and optionally
         ``density`` (0.02), ``seed`` (0), ``keepalive`` (10), ``max_packet``
         (16384), ``max_batch`` (the host's batch size is capped to it, 16),
@@ -97,21 +103,16 @@ class Node:
     def __init__(self, config: dict) -> None:
         self.cfg = config
         self.device = int(config["device_id"])
-        self.model = Model(config["spec"])
-        self.n = self.model.num_params
         self.shard = Shard(config["shard"])
-        if self.shard.sample_floats != self.model.input_size:
-            raise ValueError("shard samples have %d values, the model takes %d"
-                             % (self.shard.sample_floats, self.model.input_size))
-        density = float(config.get("density", 0.02))
-        if not 0.0 < density <= 1.0:
+        self.density = float(config.get("density", 0.02))
+        if not 0.0 < self.density <= 1.0:
             raise ValueError("density must be in (0, 1]")
-        self.k = max(1, int(math.ceil(density * self.n)))
         self.seed = int(config.get("seed", 0))
         self.max_batch = int(config.get("max_batch", 16))
         self.max_packet = int(config.get("max_packet", 16384))
         root = "sparrow/%s" % config["job"]
         self.t_model = root + "/model"
+        self.t_spec = root + "/spec"
         self.t_round = root + "/round"
         self.t_sync = "%s/sync/%d" % (root, self.device)
         self.t_ack = "%s/ack/%d" % (root, self.device)
@@ -120,9 +121,9 @@ class Node:
         self.t_status = "%s/status/%d" % (root, self.device)
         self.params = None
         self.version = 0
-        self.residual = array("f", bytes(4 * self.n))
-        self.grad = array("f", bytes(4 * self.n))
-        self.samples = [array("f", bytes(4 * self.model.input_size)) for _ in range(self.max_batch)]
+        self.model = None
+        self.n = 0
+        self.spec_bytes = None
         self.pending = None
         self.answered_round = 0
         self.cached = None
@@ -139,6 +140,36 @@ class Node:
         self.inbox = []
         self.reassemblers = {}
         self.client = None
+        if config.get("spec"):
+            self._build(config["spec"])
+
+    def _build(self, spec: dict) -> None:
+        """Take ``spec`` as the model: size the buffers (the description from the config, or the host's)."""
+        model = Model(spec)
+        if self.shard.sample_floats != model.input_size:
+            raise ValueError("shard samples have %d values, the model takes %d"
+                             % (self.shard.sample_floats, model.input_size))
+        self.model = model
+        self.n = model.num_params
+        self.k = max(1, int(math.ceil(self.density * self.n)))
+        self.params = None
+        self.residual = array("f", bytes(4 * self.n))
+        self.grad = array("f", bytes(4 * self.n))
+        self.samples = [array("f", bytes(4 * model.input_size)) for _ in range(self.max_batch)]
+
+    def _on_spec(self, msg) -> None:
+        """The host's retained model description: learn the model from it when the config gave none."""
+        if self.cfg.get("spec") or bytes(msg) == self.spec_bytes:
+            return
+        if len(msg) > MAX_SPEC_BYTES:
+            raise ValueError("model description of %d bytes is too large" % len(msg))
+        spec = json.loads(bytes(msg).decode())
+        if not isinstance(spec, dict):
+            raise ValueError("model description must be a JSON object")
+        self._build(spec)
+        self.spec_bytes = bytes(msg)
+        self.resync_asked_for = -1
+        self._resync(0)
 
     # -- connection ----------------------------------------------------------------
 
@@ -150,12 +181,12 @@ class Node:
         client.set_callback(lambda topic, msg: self.inbox.append((topic.decode(), msg)))
         client.connect(clean_session=False)
         self.client = client
-        for topic, qos in ((self.t_model, 1), (self.t_sync, 1), (self.t_round, 1), (self.t_ack, 0)):
+        for topic, qos in ((self.t_spec, 1), (self.t_model, 1), (self.t_sync, 1), (self.t_round, 1), (self.t_ack, 0)):
             client.subscribe(topic, qos)
         client.publish(self.t_status, b"online", retain=True, qos=1)
         self.resync_asked_for = -1
         self._control(ft.HELLO, struct.pack("<IH2x", self.shard.count, CAP_SPARSE_DELTA))
-        if self.params is None:
+        if self.model is not None and self.params is None:
             self._resync(0)
 
     def run(self) -> None:
@@ -198,6 +229,12 @@ class Node:
     def _on_message(self, topic, msg):
         if not msg:
             return
+        if topic == self.t_spec:
+            try:
+                self._on_spec(msg)
+            except ValueError as exc:  # also a JSON error
+                print("node %d: bad model description: %s" % (self.device, exc))
+            return
         try:
             if msg[:2] == b"SP":
                 data = bytes(msg)  # a whole frame: no reassembly buffer needed
@@ -232,6 +269,8 @@ class Node:
         self._work()
 
     def _on_model(self, f, data):
+        if self.model is None:
+            return  # no description yet: the model is asked for once it is known
         if f.n != self.n:
             raise ValueError("model frame has n=%d, this node's model has %d" % (f.n, self.n))
         if f.msg_type == ft.DENSE_MODEL:
@@ -251,6 +290,8 @@ class Node:
 
     def _work(self):
         if self.pending is None:
+            return
+        if self.model is None:
             return
         rnd, version, batch, crc = self.pending
         if rnd == self.answered_round and self.cached is not None:
