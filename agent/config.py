@@ -28,7 +28,7 @@ class AgentConfig:
     Parameters
     ----------
     device_id : int
-        Unique node id in the job (the frame header's device id and the
+        Unique node id in the job, >= 1 (0 is the host's; the frame header's device id and the
         last topic level of its update and status topics).
     dataset : str
         Data set name for ``agent.datasets.load``.
@@ -128,7 +128,8 @@ class AgentConfig:
 
     def __post_init__(self) -> None:
         check_choices(self, "agent")
-        int_at_least("agent.device_id", self.device_id, 0)
+        # 0 is the host's own id in the frames it sends: a node with it could not be told apart.
+        int_at_least("agent.device_id", self.device_id, 1)
         require(self.device_id < 2**16, f"agent.device_id must be < 65536, got {self.device_id}")
         require(isinstance(self.dataset, str) and bool(self.dataset), "agent.dataset must be a name")
         require(isinstance(self.data, str), f"agent.data must be a path or module:function, got {self.data!r}")

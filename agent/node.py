@@ -170,7 +170,7 @@ class Agent:
         log.info("agent %d: %d samples of %s, model %s, compressor %s at density %g",
                  self.config.device_id, self.y.size, self.source,
                  self.spec.name if self.spec else "from the host", self.config.compressor, self.config.density)
-        self.transport.start(wait_s=None)
+        self.transport.start(wait_s=self.transport.config.connect_timeout_s or None)
         try:
             while not (stop is not None and stop.is_set()):
                 if self.failure is not None:

@@ -150,7 +150,7 @@ class Host:
             self._restore()
         self.runlog = RunLog(self.config.run_dir, resume=self.resume, keep_rounds=self.book.round - 1)
         start = time.monotonic()
-        self.transport.start()
+        self.transport.start(wait_s=self.broker.connect_timeout_s or None)
         if not self.resume:
             # A pointer left by an earlier job of this name (e.g. its DONE) must not reach new nodes.
             self.transport.clear_retained(self.topics.round)

@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(getattr(args, "verbose", False))
     try:
         return int(args._run(args))
-    except ValueError as exc:
+    except (ValueError, TimeoutError) as exc:  # a config the user must fix, a broker that cannot be reached
         print(f"sparrow {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ The same TOML file can hold a ``[broker]`` table, a ``[host]`` table and an
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -43,6 +44,10 @@ class BrokerConfig:
         with ``sgc.chunk``.
     reconnect_min_s, reconnect_max_s : float
         Exponential reconnect back-off bounds.
+    connect_timeout_s : float
+        How long the host and an agent wait for the first connection at
+        start before they give up with one line naming the reason (0: wait
+        for ever). Later disconnections are retried without limit.
     tls_ca, tls_cert, tls_key : str or None
         PEM files; TLS is on when ``tls_ca`` is given.
     username, password : str or None
@@ -57,6 +62,7 @@ class BrokerConfig:
     max_packet: int = 16384
     reconnect_min_s: float = 0.2
     reconnect_max_s: float = 10.0
+    connect_timeout_s: float = 30.0
     tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -74,6 +80,9 @@ class BrokerConfig:
         int_at_least("broker.max_packet", self.max_packet, 128)
         positive("broker.reconnect_min_s", self.reconnect_min_s)
         positive("broker.reconnect_max_s", self.reconnect_max_s)
+        require(isinstance(self.connect_timeout_s, (int, float)) and not isinstance(self.connect_timeout_s, bool)
+                and 0 <= self.connect_timeout_s < float("inf"),
+                f"broker.connect_timeout_s must be a number >= 0, got {self.connect_timeout_s!r}")
         require(self.reconnect_max_s >= self.reconnect_min_s,
                  "broker.reconnect_max_s must be >= broker.reconnect_min_s")
         for name in ("tls_ca", "tls_cert", "tls_key"):
@@ -92,10 +101,13 @@ def load_toml(path: str | None) -> dict[str, Any]:
     Raises
     ------
     ValueError
-        If the file cannot be parsed (the message names the file).
+        If the file is missing, unreadable or cannot be parsed (the message
+        names the file).
     """
     if path is None:
         return {}
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such config file")
     with open(path, "rb") as handle:
         try:
             return tomllib.load(handle)
