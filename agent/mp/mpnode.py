@@ -9,7 +9,7 @@ frame twin (agent/frame_twin.py) instead of the C core:
    here, as MicroPython's json cannot write the canonical form);
 1. on connect: retained ``online`` status (``offline`` is the Last Will),
    HELLO (samples held, can apply sparse deltas) and, while it has no model,
-   RESYNC;
+   RESYNC; the HELLO again whenever the host's status turns ``online``;
 2. model frames: a dense model replaces its copy, a sparse delta of the next
    version is added to it, a gap asks for RESYNC;
 3. the ROUND_OPEN pointer of the version it holds: a mini-batch of its shard
@@ -113,6 +113,7 @@ class Node:
         root = "sparrow/%s" % config["job"]
         self.t_model = root + "/model"
         self.t_spec = root + "/spec"
+        self.t_host = root + "/status/host"
         self.t_round = root + "/round"
         self.t_sync = "%s/sync/%d" % (root, self.device)
         self.t_ack = "%s/ack/%d" % (root, self.device)
@@ -181,9 +182,14 @@ class Node:
         client.set_callback(lambda topic, msg: self.inbox.append((topic.decode(), msg)))
         client.connect(clean_session=False)
         self.client = client
-        for topic, qos in ((self.t_spec, 1), (self.t_model, 1), (self.t_sync, 1), (self.t_round, 1), (self.t_ack, 0)):
+        for topic, qos in ((self.t_spec, 1), (self.t_host, 1), (self.t_model, 1), (self.t_sync, 1),
+                           (self.t_round, 1), (self.t_ack, 0)):
             client.subscribe(topic, qos)
         client.publish(self.t_status, b"online", retain=True, qos=1)
+        self._hello()
+
+    def _hello(self) -> None:
+        """HELLO (samples held, can apply deltas) and, while no model is held, RESYNC."""
         self.resync_asked_for = -1
         self._control(ft.HELLO, struct.pack("<IH2x", self.shard.count, CAP_SPARSE_DELTA))
         if self.model is not None and self.params is None:
@@ -228,6 +234,10 @@ class Node:
 
     def _on_message(self, topic, msg):
         if not msg:
+            return
+        if topic == self.t_host:
+            if bytes(msg) == b"online":
+                self._hello()  # a HELLO sent before this host subscribed was lost
             return
         if topic == self.t_spec:
             try:
