@@ -58,7 +58,7 @@ from sparrow.agent.gateway_link import SerialLink, model_frames
 from sparrow.agent.replica import ModelReplica
 from sparrow.common import control
 from sparrow.common.config import BrokerConfig
-from sparrow.common.transport import Topics, Transport
+from sparrow.common.transport import ONLINE, Topics, Transport
 
 __all__ = ["BoardBridge", "BoardInfo", "Gateway", "parse_board_hello"]
 
@@ -283,9 +283,9 @@ class BoardBridge:
         self.transport = Transport(
             self.broker, client_id=f"sparrow-{self.broker.job}-gateway-{me}", status_name=str(me),
             subscriptions=[(self.topics.model, 1), (self.topics.sync(me), 1), (self.topics.round, 1),
-                           (self.topics.ack(me), 0)],
+                           (self.topics.ack(me), 0), (self.topics.status("host"), 1)],
             on_frame=lambda t, f: self.events.put(("frame", t, f)),
-            on_text=lambda t, p: None,
+            on_text=lambda t, p: self.events.put(("text", t, p)),
             on_error=lambda t, e: self.events.put(("error", t, e)),
             on_connected=lambda present: self.events.put(("connected", "", present)),
         )
@@ -327,6 +327,9 @@ class BoardBridge:
     def _from_host(self, kind: str, topic: str, data: Any) -> None:
         if kind == "connected":
             self._hello_to_host()
+        elif kind == "text":
+            if data == ONLINE and self.topics.kind(topic) == "status":
+                self._hello_to_host()  # a HELLO sent before this host subscribed was lost
         elif kind == "error":
             log.warning("%s: bad chunk on %s: %s", self.url, topic, data)
         else:
