@@ -84,6 +84,17 @@ def size_rows(n: int, density: float, seed: int) -> list[dict]:
     return rows
 
 
+def compact_row(n: int, k: int, coding: str, seed: int) -> dict:
+    """Full against compact header for one small update, and each against a dense fp32 update (4n bytes)."""
+    idx, vals = sample(n, k, seed)
+    full = sgc.encode_sparse(n, idx, vals, value_coding=coding)
+    compact = sgc.encode_sparse(n, idx, vals, value_coding=coding, compact=True)
+    return dict(kind="compact", n=n, k=k, value_coding=coding, full_bytes=len(full),
+                compact_bytes=len(compact), full_header_bytes=sgc.decode(full).header_bytes,
+                compact_header_bytes=sgc.decode(compact).header_bytes,
+                ratio_full=round(4 * n / len(full), 1), ratio_compact=round(4 * n / len(compact), 1))
+
+
 def speed_row(n: int, density: float | None, coding: str, seed: int, repeat: int) -> dict:
     out = np.zeros(n, dtype=np.float32)
     if density is None:
@@ -136,7 +147,14 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5, help="timing repeats (best is kept)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--table", action="store_true", help="print markdown tables at the end")
+    ap.add_argument("--compact", action="store_true",
+                    help="only the full-vs-compact header rows for small models (watch CNN: n = 3319)")
     args = ap.parse_args()
+    if args.compact:
+        for n, k in ((3319, 11), (3319, 33), (3319, 166), (1000, 10), (20000, 67), (60000, 200)):
+            for coding in ("fp32", "int8"):
+                print(json.dumps(compact_row(n, k, coding, args.seed)), flush=True)
+        return
     sizes = (100_000, 1_000_000) if args.quick else (10_000, 100_000, 1_000_000, 10_000_000)
     rows: list[dict] = []
 
