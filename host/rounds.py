@@ -75,6 +75,8 @@ class UpdateBook:
         self.on_time: dict[int, SparseUpdate] = {}
         self.late: list[SparseUpdate] = []
         self.seen: set[tuple[int, int, int, int]] = set()
+        #: (device, round) of every whole update judged: one per device and round, whatever its seq.
+        self.answered: set[tuple[int, int]] = set()
         self.partial: dict[tuple[int, int, int], dict[int, tuple[np.ndarray, np.ndarray]]] = {}
         self.segment_counts: dict[tuple[int, int, int], int] = {}
         self.segments = 0
@@ -125,6 +127,12 @@ class UpdateBook:
                 return whole
             indices, values = whole
         self.seen.add(key)
+        pair = (int(frame.device_id), int(frame.round))
+        if pair in self.answered:
+            # The same round again under a fresh seq (a replay re-encoded, or a confused node): never twice.
+            self.counts["duplicate"] += 1
+            return "duplicate"
+        self.answered.add(pair)
         if frame.round == self.round:
             self.on_time[device] = SparseUpdate(device, indices, values, self.weight_of(device))
             self.counts["accepted"] += 1
@@ -197,6 +205,7 @@ class UpdateBook:
         self.round += 1
         oldest = self.round - self.max_staleness - 1
         self.seen = {key for key in self.seen if key[1] >= oldest}
+        self.answered = {pair for pair in self.answered if pair[1] >= oldest}
         for update in [u for u in self.partial if u[1] < oldest]:
             del self.partial[update]
             self.segment_counts.pop(update, None)
@@ -211,6 +220,7 @@ class UpdateBook:
             "on_time": pack(list(self.on_time.values())),
             "late": pack(self.late),
             "seen": sorted(self.seen),
+            "answered": sorted(self.answered),
             "partial": {update: dict(parts) for update, parts in self.partial.items()},
             "segment_counts": dict(self.segment_counts),
             "segments": self.segments,
@@ -229,6 +239,7 @@ class UpdateBook:
         self.on_time = {u.device: u for u in unpack(state["on_time"])}
         self.late = unpack(state["late"])
         self.seen = {tuple(k) for k in state["seen"]}  # type: ignore[misc]
+        self.answered = {(int(d), int(r)) for d, r in state.get("answered", [])}
         self.partial = {tuple(u): dict(p) for u, p in state.get("partial", {}).items()}  # type: ignore[misc]
         self.segment_counts = {tuple(u): int(c) for u, c in state.get("segment_counts", {}).items()}  # type: ignore[misc]
         self.segments = int(state.get("segments", 0))

@@ -49,6 +49,20 @@ def test_a_second_update_of_one_device_in_one_round_counts_as_duplicate() -> Non
     assert on_time[0].values[0] == 1.0
 
 
+def test_a_replayed_update_under_fresh_sequence_numbers_is_applied_at_most_once() -> None:
+    b = book()
+    b.close()  # round 1 closed with nothing from device 1; open round is 2
+    assert b.offer(1, frame(rnd=1, seq=0)) == "late_applied"
+    assert [b.offer(1, frame(rnd=1, seq=s)) for s in range(1, 21)] == ["duplicate"] * 20
+    assert b.offer(1, frame(rnd=2, seq=30)) == "accepted"
+    assert b.offer(1, frame(rnd=2, seq=31)) == "duplicate"
+    on_time, late = b.close()
+    assert len(on_time) == 1 and len(late) == 1
+    restored = book()
+    restored.load_state_dict(b.state_dict())
+    assert restored.offer(1, frame(rnd=2, seq=99)) == "duplicate"  # still once after a host restart
+
+
 def test_a_late_update_is_applied_with_its_staleness_weight() -> None:
     b = book()
     b.close()
