@@ -35,7 +35,7 @@ import numpy as np
 
 from sparrow.common.c_literals import array_body, float_literal, ints
 from sparrow.common.file_modules import load_module_file
-from sparrow.common.data_sources import load_data
+from sparrow.common.data_sources import check_labels, load_data
 from sparrow.common.datasets import load, partition
 
 if TYPE_CHECKING:
@@ -100,8 +100,7 @@ def board_shape(x: np.ndarray, source: str) -> tuple[int, int]:
 def _check_labels(y: np.ndarray, classes: int, source: str) -> None:
     if not 2 <= classes <= MAX_CLASSES:
         raise ValueError(f"{source}: a board shard holds 2 to {MAX_CLASSES} classes, got {classes}")
-    if y.size and int(y.max()) >= classes:
-        raise ValueError(f"{source}: label {int(y.max())} is out of range for a model with {classes} classes")
+    check_labels(y, classes, source)
 
 
 def _shard_file_module() -> ModuleType:

@@ -14,9 +14,8 @@ import numpy as np
 import sgc
 
 from sparrow.agent.local_sgd import LocalSGD
-from sparrow.agent.npmodel import dropout_rng, forward, loss_grad_correct
+from sparrow.agent.npmodel import correct_count, dropout_rng, forward, loss_grad_correct
 from sparrow.agent.selections import build_compressor
-from sparrow.common.datasets import round_batch
 
 if TYPE_CHECKING:
     from sparrow.agent.config import AgentConfig
@@ -36,6 +35,10 @@ class Shard(Protocol):
     spec: ModelSpec
     x: np.ndarray
     y: np.ndarray
+
+    def batch(self, rnd: int, batch_size: int) -> np.ndarray:
+        """Indices of the round's mini-batch (the same whenever it is drawn)."""
+        ...
 
 
 class Mode(Protocol):
@@ -62,7 +65,7 @@ class GradientMode:
 
     def frame(self, params: np.ndarray, rnd: int, batch_size: int, seq: int) -> bytes:
         node, config = self.node, self.node.config
-        pick = round_batch(node.y.size, batch_size, config.seed, config.device_id, rnd)
+        pick = node.batch(rnd, batch_size)
         loss, grad, correct = loss_grad_correct(node.spec, params, node.x[pick], node.y[pick],
                                                 rng=dropout_rng(config.seed, config.device_id, rnd))
         self.last_loss = float(loss)
@@ -86,14 +89,13 @@ class AverageMode:
         self.last_stats: tuple[float, float, int] | None = None
 
     def frame(self, params: np.ndarray, rnd: int, batch_size: int, seq: int) -> bytes:
-        node, config = self.node, self.node.config
+        node = self.node
         # Accuracy of the model the round starts from, on the round's batch: one forward, no dropout.
-        pick = round_batch(node.y.size, batch_size, config.seed, config.device_id, rnd)
+        pick = node.batch(rnd, batch_size)
         logits = forward(node.spec, params, node.x[pick])
         frame, work = self.local.frame(params, rnd, self.value_coding, seq, batch_size)
         self.last_loss = work.loss
-        correct = int(np.count_nonzero(logits.argmax(axis=1) == node.y[pick]))
-        self.last_stats = (float(work.loss), correct / pick.size, int(pick.size))
+        self.last_stats = (float(work.loss), correct_count(logits, node.y[pick]) / pick.size, int(pick.size))
         return frame
 
 

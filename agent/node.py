@@ -303,7 +303,8 @@ class Agent:
                             f"{wanted:08x}, this node's {self.spec_hash:08x}); leave --model out to learn it")
         # Otherwise the retained description is on its way (or the host has yet to publish it).
 
-    def _batch(self, rnd: int, batch_size: int) -> np.ndarray:
+    def batch(self, rnd: int, batch_size: int) -> np.ndarray:
+        """Indices of the round's mini-batch: seeded by node and round, the same whenever it is drawn."""
         return round_batch(self.y.size, batch_size, self.config.seed, self.config.device_id, rnd)
 
     # -- what the uploads use ---------------------------------------------------------

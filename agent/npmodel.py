@@ -16,7 +16,7 @@ import numpy as np
 from sparrow.common.modelspec import ModelSpec, check_params
 from sparrow.agent.np_layers import OPS
 
-__all__ = ["accuracy", "check_inputs", "check_labels", "check_params", "dropout_rng", "forward", "loss_and_grad", "loss_grad_correct",
+__all__ = ["accuracy", "check_inputs", "check_labels", "check_params", "dropout_rng", "correct_count", "forward", "loss_and_grad", "loss_grad_correct",
            "softmax_cross_entropy"]
 
 #: Last word of the seed of a round's dropout masks, after (seed, device id,
@@ -164,7 +164,12 @@ def loss_grad_correct(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.
     x = check_inputs(spec, x)
     y = check_labels(spec, y, x.shape[0])
     loss, grad, logits = _loss_grad_logits(spec, params, x, y, rng)
-    return loss, grad, int(np.count_nonzero(logits.argmax(axis=1) == y))
+    return loss, grad, correct_count(logits, y)
+
+
+def correct_count(logits: np.ndarray, y: np.ndarray) -> int:
+    """How many rows of ``logits`` have their largest value at the label."""
+    return int(np.count_nonzero(logits.argmax(axis=1) == y))
 
 
 def _loss_grad_logits(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndarray,
@@ -215,5 +220,5 @@ def accuracy(spec: ModelSpec, params: np.ndarray, x: np.ndarray, y: np.ndarray, 
     correct = 0
     for start in range(0, x.shape[0], batch):
         logits, _ = _forward(spec, params, x[start:start + batch])
-        correct += int(np.count_nonzero(logits.argmax(axis=1) == y[start:start + batch]))
+        correct += correct_count(logits, y[start:start + batch])
     return correct / x.shape[0]

@@ -19,10 +19,9 @@ import numpy as np
 import sgc
 
 from sparrow.agent.compressor import make_compressor
-from sparrow.agent.npmodel import dropout_rng
+from sparrow.agent.npmodel import correct_count, dropout_rng
 from sparrow.agent.segmented import ForwardResult, LayerwiseBackward, ModelAssembler, forward_layers, group_segments
 from sparrow.common import control
-from sparrow.common.datasets import round_batch
 from sparrow.common.dynacomm import LayerCosts, LinkModel, Replanner, Segmentation, fit_link
 from sparrow.common.segments import layer_groups
 from sparrow.common.transport import Topics
@@ -107,13 +106,12 @@ class SegmentedUpload:
 
     def upload(self, rnd: int, batch_size: int) -> None:
         """Compute the round's gradient layer by layer and push each planned segment when it is done."""
-        node, config = self.node, self.node.config
-        pick = round_batch(node.y.size, batch_size, config.seed, config.device_id, rnd)
+        node = self.node
+        pick = node.batch(rnd, batch_size)
         forward = self._forward(rnd, node.x[pick])
         backward = LayerwiseBackward(node.spec, forward, node.y[pick])
         self.last_loss = float(backward.loss)
-        correct = int(np.count_nonzero(forward.logits.argmax(axis=1) == node.y[pick]))
-        self.last_stats = (self.last_loss, correct / pick.size, int(pick.size))
+        self.last_stats = (self.last_loss, correct_count(forward.logits, node.y[pick]) / pick.size, int(pick.size))
         node.send_stats(rnd, self.last_stats)
         backward_s = [0.0] * len(self.groups)
         layer_bytes = [0.0] * len(self.groups)

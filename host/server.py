@@ -286,7 +286,7 @@ class Host:
             if device is None:
                 return
             if what == "metrics":
-                self.train_stats.offer(device, data, self.book.round, self._known_devices())
+                self.train_stats.offer(device, data, self.book.round, self._is_known)
             elif what == "status":
                 (self.online.add if data == ONLINE else self.online.discard)(device)
             return
@@ -432,6 +432,10 @@ class Host:
         plot_run(records, self.config.run_dir,
                  title=f"{self.spec.name} on {self.config.val_data or self.config.dataset or 'own data'}")
         return summary
+
+    def _is_known(self, device: int) -> bool:
+        """:meth:`_known_devices` for one device, without building the set (once per report)."""
+        return device in self.samples or bool(self.book.per_device.get(device, {}).get("accepted"))
 
     def _known_devices(self) -> set[int]:
         """Nodes that said HELLO or had an update accepted (a HELLO sent before the host subscribed is lost)."""

@@ -12,7 +12,7 @@ counted as late, not as rejected.
 """
 from __future__ import annotations
 
-from typing import Container
+from typing import Callable
 
 from sparrow.common.control import RoundStats
 
@@ -28,7 +28,7 @@ class TrainStats:
         self.rejected = 0
         self.late = 0
 
-    def offer(self, device: int, payload: bytes, open_round: int, known: Container[int]) -> bool:
+    def offer(self, device: int, payload: bytes, open_round: int, known: Callable[[int], bool]) -> bool:
         """Take one report; False (and counted) when it is late, malformed, unasked or a repeat."""
         try:
             stats = RoundStats.unpack(payload)
@@ -37,10 +37,10 @@ class TrainStats:
             return False
         if open_round != self.round:
             self.round, self._reports = open_round, {}
-        if device in known and stats.round < open_round:
+        if known(device) and stats.round < open_round:
             self.late += 1
             return False
-        if device not in known or stats.round != open_round or device in self._reports:
+        if not known(device) or stats.round != open_round or device in self._reports:
             self.rejected += 1
             return False
         self._reports[device] = stats

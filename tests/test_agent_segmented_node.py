@@ -57,7 +57,7 @@ def test_a_round_is_answered_with_one_frame_per_push_segment_that_sum_to_the_gra
     total = np.zeros(agent.n, np.float32)
     for f in updates:
         total[np.asarray(f.indices)] += np.asarray(f.values)
-    pick = agent._batch(3, 16)
+    pick = agent.batch(3, 16)
     _, grad = loss_and_grad(agent.spec, params, agent.x[pick], agent.y[pick])
     np.testing.assert_allclose(total, grad, rtol=1e-5, atol=1e-6)
     assert agent.segments_sent == 2 and agent.replans == 1

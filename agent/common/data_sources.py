@@ -51,7 +51,7 @@ import numpy as np
 
 from sparrow.common.file_modules import load_module_file
 
-__all__ = ["FORMS", "STREAM_MAX_SAMPLES", "check_against_spec", "load_data"]
+__all__ = ["FORMS", "STREAM_MAX_SAMPLES", "check_against_spec", "check_labels", "load_data"]
 
 #: How many samples a stream (``module:function``) is read into by default.
 STREAM_MAX_SAMPLES = 10000
@@ -377,6 +377,11 @@ def check_against_spec(x: np.ndarray, y: np.ndarray, input_shape: tuple[int, ...
         _fail(source, f"samples have {have} values, the model takes {shape} = {expected}")
     if x.shape[0] != y.shape[0]:
         _fail(source, f"{x.shape[0]} samples but {y.shape[0]} labels")
+    check_labels(y, num_classes, source)
+    return x.reshape((x.shape[0],) + shape)
+
+
+def check_labels(y: np.ndarray, num_classes: int, source: str) -> None:
+    """ValueError naming ``source`` when a label is ``num_classes`` or more."""
     if y.size and int(y.max()) >= num_classes:
         _fail(source, f"label {int(y.max())} is out of range for a model with {num_classes} classes")
-    return x.reshape((x.shape[0],) + shape)
