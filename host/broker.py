@@ -228,10 +228,15 @@ class Mosquitto:
                    acl_file=str(folder / "acl"), username_as_clientid=True,
                    max_packet_size=packet_limit(max_packet))
 
-    def reload(self) -> None:
-        """Have the running broker read its password file and ACL again (SIGHUP), e.g. after ``sparrow fleet add``."""
+    def reload(self, settle_s: float = 0.5) -> None:
+        """Have the running broker read its password file and ACL again (SIGHUP), e.g. after ``sparrow fleet add``.
+
+        mosquitto acts on the signal in its main loop and logs nothing at
+        the levels kept here, so this waits ``settle_s`` for it.
+        """
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGHUP)
+            time.sleep(settle_s)
 
     def start(self, timeout_s: float = 10.0) -> "Mosquitto":
         """Start the broker and wait until it accepts connections."""
