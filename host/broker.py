@@ -63,6 +63,7 @@ from types import TracebackType
 
 from sparrow.common.config import BrokerConfig
 from sparrow.common.spec_wire import MAX_SPEC_BYTES
+from sparrow.host.fleet import Fleet
 
 __all__ = ["PACKET_HEADROOM", "Mosquitto", "TlsFiles", "free_port", "packet_limit"]
 
@@ -217,12 +218,17 @@ class Mosquitto:
 
     @classmethod
     def for_fleet(cls, fleet_dir: str | os.PathLike[str], max_packet: int = BrokerConfig.max_packet,
-                  port: int | None = None, workdir: str | None = None, tls: TlsFiles | None = None) -> "Mosquitto":
+                  port: int | None = None, workdir: str | None = None) -> "Mosquitto":
         """A broker for the fleet in ``fleet_dir`` (host/fleet.py): its accounts, its ACL, bound client ids.
 
         ``max_packet`` is the job's chunk size (``broker.max_packet``); the
-        broker's packet limit is :func:`packet_limit` of it.
+        broker's packet limit is :func:`packet_limit` of it. A fleet made
+        with ``init --tls`` gets a TLS-only listener with its job CA's
+        certificate that also demands a client certificate from that CA.
         """
+        fleet = Fleet.open(fleet_dir)
+        files = fleet.server_files()
+        tls = TlsFiles(*files, require_client_cert=True) if files is not None else None
         folder = Path(fleet_dir)
         return cls(port=port, workdir=workdir, tls=tls, password_file=str(folder / "passwd"),
                    acl_file=str(folder / "acl"), username_as_clientid=True,

@@ -10,6 +10,8 @@ is fixed (other tools read it)::
     DIR/credentials/<user>.json  {"username": ..., "password": ...}, mode 0600
     DIR/keys/job.key             the job's frame-signing key (host -> nodes): 64 hex digits + newline
     DIR/keys/<ID>.key            device ID's own frame key, same format
+    DIR/tls/                     with ``init --tls`` only: the job CA, the broker's certificate and one
+                                 client certificate per account (host/fleet_tls.py)
 
 Device 0 is the host (the host signs as device 0); devices are 1..65535, as
 ``agent.device_id``. The password file and the ACL are rebuilt from
@@ -31,6 +33,7 @@ from pathlib import Path
 
 from sparrow.common.config import BrokerConfig
 from sparrow.host.fleet_acl import fleet_acl
+from sparrow.host.fleet_tls import CertificateAuthority, issue_client, issue_server, make_ca
 
 __all__ = ["HOST_USER", "MAX_DEVICE", "Fleet", "device_user"]
 
@@ -111,6 +114,15 @@ class Fleet:
     def credentials_path(self, user: str) -> Path:
         return self.path / "credentials" / f"{user}.json"
 
+    @property
+    def tls_dir(self) -> Path:
+        return self.path / "tls"
+
+    @property
+    def tls(self) -> bool:
+        """Whether the fleet has a job CA (``init --tls``)."""
+        return (self.tls_dir / "ca.crt").is_file()
+
     def key_path(self, device: int | None) -> Path:
         """``keys/job.key`` (``device`` None: the host's) or ``keys/<device>.key``."""
         return self.path / "keys" / ("job.key" if device is None else f"{device}.key")
@@ -118,8 +130,12 @@ class Fleet:
     # -- life cycle ----------------------------------------------------------------
 
     @classmethod
-    def create(cls, path: str | os.PathLike[str], job: str) -> "Fleet":
+    def create(cls, path: str | os.PathLike[str], job: str, tls_hosts: tuple[str, ...] = ()) -> "Fleet":
         """Make a new fleet directory for ``job`` with the host account and the job key.
+
+        With ``tls_hosts`` (the names or addresses clients reach the broker
+        at) it also makes the job CA, the broker's certificate for those
+        names and the host account's client certificate.
 
         Raises
         ------
@@ -134,6 +150,11 @@ class Fleet:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         fleet._new_account(fleet.host_user)
         _new_key(fleet.key_path(None))
+        if tls_hosts:
+            fleet.tls_dir.mkdir(mode=0o700)
+            ca = make_ca(fleet.tls_dir, common_name=f"Sparrow job {job} CA")
+            issue_server(ca, fleet.tls_dir, tls_hosts)
+            issue_client(ca, fleet.tls_dir, fleet.host_user)
         fleet._save()
         return fleet
 
@@ -174,6 +195,8 @@ class Fleet:
         user = device_user(device)
         self._new_account(user)
         _new_key(self.key_path(device))
+        if self.tls:
+            issue_client(self._ca(), self.tls_dir, user)
         self.devices[device] = user
         self._save()
         return user
@@ -193,6 +216,8 @@ class Fleet:
         self._save()
         self.credentials_path(user).unlink(missing_ok=True)
         self.key_path(device).unlink(missing_ok=True)
+        for suffix in (".crt", ".key"):
+            (self.tls_dir / f"{user}{suffix}").unlink(missing_ok=True)
 
     # -- use ----------------------------------------------------------------------
 
@@ -202,7 +227,7 @@ class Fleet:
         return str(data["username"]), str(data["password"])
 
     def broker_config(self, base: BrokerConfig, device: int = 0) -> BrokerConfig:
-        """``base`` logged in as the host (``device`` 0) or as an enrolled device."""
+        """``base`` logged in as the host (``device`` 0) or as an enrolled device (with its certificate under TLS)."""
         if device == 0:
             user = self.host_user
         elif device in self.devices:
@@ -210,9 +235,23 @@ class Fleet:
         else:
             raise ValueError(f"device {device} is not in the fleet of job {self.job!r}")
         username, password = self.credentials(user)
-        return dataclasses.replace(base, job=self.job, username=username, password=password)
+        config = dataclasses.replace(base, job=self.job, username=username, password=password)
+        if self.tls:
+            config = dataclasses.replace(config, tls_ca=str(self.tls_dir / "ca.crt"),
+                                         tls_cert=str(self.tls_dir / f"{user}.crt"),
+                                         tls_key=str(self.tls_dir / f"{user}.key"))
+        return config
+
+    def server_files(self) -> tuple[str, str, str] | None:
+        """``(ca, certificate, key)`` of the broker's TLS listener, or None without ``init --tls``."""
+        if not self.tls:
+            return None
+        return (str(self.tls_dir / "ca.crt"), str(self.tls_dir / "server.crt"), str(self.tls_dir / "server.key"))
 
     # -- internals -----------------------------------------------------------------
+
+    def _ca(self) -> CertificateAuthority:
+        return CertificateAuthority(str(self.tls_dir / "ca.crt"), str(self.tls_dir / "ca.key"))
 
     def _new_account(self, user: str) -> None:
         password = secrets.token_urlsafe(24)

@@ -2,7 +2,7 @@
 
 ::
 
-    sparrow fleet init fleet/ --job watch     # the host account and the job key
+    sparrow fleet init fleet/ --job watch     # the host account and the job key (--tls: and a job CA)
     sparrow fleet add fleet/ --device 3       # account node-3, its password and frame key
     sparrow fleet remove fleet/ --device 3
     sparrow fleet list fleet/
@@ -27,6 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     init = actions.add_parser("init", help="make a fleet directory with the host account and the job key")
     init.add_argument("dir", metavar="DIR", help="the fleet directory (created)")
     init.add_argument("--job", required=True, help="the job name (broker.job)")
+    init.add_argument("--tls", action="store_true",
+                      help="also make a job CA, the broker's certificate and a client certificate per account")
+    init.add_argument("--tls-host", dest="tls_hosts", action="append", metavar="NAME",
+                      help="a name or address clients reach the broker at (repeat; default localhost and 127.0.0.1)")
     for name, text in (("add", "enrol a device: its account, password and frame key"),
                        ("remove", "withdraw a device: its account, password and key are deleted")):
         action = actions.add_parser(name, help=text)
@@ -39,9 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Carry out one action; print what it made."""
     if args.fleet_action == "init":
-        fleet = Fleet.create(args.dir, args.job)
+        if args.tls_hosts and not args.tls:
+            raise ValueError("--tls-host needs --tls")
+        hosts = tuple(args.tls_hosts or ("localhost", "127.0.0.1")) if args.tls else ()
+        fleet = Fleet.create(args.dir, args.job, tls_hosts=hosts)
         print(f"fleet of job {fleet.job} in {fleet.path}: host account {fleet.host_user} "
-              f"({fleet.credentials_path(fleet.host_user)}), job key {fleet.key_path(None)}")
+              f"({fleet.credentials_path(fleet.host_user)}), job key {fleet.key_path(None)}"
+              + (f", job CA {fleet.tls_dir / 'ca.crt'}" if fleet.tls else ""))
         return 0
     fleet = Fleet.open(args.dir)
     if args.fleet_action == "add":
