@@ -31,6 +31,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from sparrow.common.accounts import device_user, read_account
 from sparrow.common.config import BrokerConfig
 from sparrow.host.fleet_acl import fleet_acl
 from sparrow.host.fleet_tls import CertificateAuthority, issue_client, issue_server, make_ca
@@ -41,11 +42,6 @@ HOST_USER = "host"
 #: Device ids are ``agent.device_id``'s range; 0 is the host.
 MAX_DEVICE = 65535
 KEY_BYTES = 32
-
-
-def device_user(device: int) -> str:
-    """The broker account of device ``device``."""
-    return f"node-{device}"
 
 
 def _check_device(device: int) -> None:
@@ -223,8 +219,7 @@ class Fleet:
 
     def credentials(self, user: str) -> tuple[str, str]:
         """``(username, password)`` of account ``user``."""
-        data = json.loads(self.credentials_path(user).read_text())
-        return str(data["username"]), str(data["password"])
+        return read_account(self.credentials_path(user))
 
     def broker_config(self, base: BrokerConfig, device: int = 0) -> BrokerConfig:
         """``base`` logged in as the host (``device`` 0) or as an enrolled device (with its certificate under TLS)."""
