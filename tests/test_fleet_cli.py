@@ -122,8 +122,13 @@ def test_a_device_added_to_a_running_broker_logs_in_after_a_reload_and_a_removed
         broker.reload()
         assert connack(1) and connack(2)
         old = Fleet.open(folder).broker_config(base, 1)
+        still_connected = RawClient(old, "connected-while-removed")
+        assert not still_connected.publish("sparrow/watch/update/1", b"x").is_failure
         ok("remove", folder, "--device", "1")
         broker.reload()
+        # mosquitto checks its connected clients again on reload: the removed account's connection is closed.
+        still_connected.wait(lambda: bool(still_connected.disconnects), "the removed device stayed connected")
+        still_connected.close()
         refused = RawClient(old, "probe-removed")
         refused.close()
         assert refused.connack is not None and refused.connack.is_failure
