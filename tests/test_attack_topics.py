@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any, Callable, Iterator, TypeVar
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from support.fleet_broker import FleetBroker, RawClient
 
 pytestmark = pytest.mark.timeout(60)
 
+T = TypeVar("T")
 NOT_AUTHORIZED = 0x87
 ATTACKER = 2
 
@@ -70,94 +72,89 @@ def update_frame(device: int, value: float) -> bytes:
                              device_id=device, round=1)
 
 
+@pytest.fixture
+def closing() -> Iterator[Callable[[T], T]]:
+    """``closing(client)`` returns the client and closes it when the test ends."""
+    made: list[Any] = []
+
+    def keep(client: T) -> T:
+        made.append(client)
+        return client
+
+    yield keep
+    for client in reversed(made):
+        client.close()
+
+
 def assert_denied(reason: object) -> None:
     assert getattr(reason, "value", None) == NOT_AUTHORIZED and str(reason) == "Not authorized", reason
 
 
-def test_a_model_published_by_a_node_account_is_denied_and_never_reaches_an_agent(fleet_broker) -> None:
+def test_a_model_published_by_a_node_account_is_denied_and_never_reaches_an_agent(fleet_broker, closing) -> None:
     topics = Topics(fleet_broker.base.job)
-    agent = Listener(fleet_broker, 1, [(topics.model, 1)])
-    rogue = RawClient(fleet_broker.config(ATTACKER), "rogue")
-    host = RawClient(fleet_broker.config(0), "host-publisher")
-    try:
-        assert_denied(rogue.publish(topics.model, model_frame(666.0, 9)))
-        genuine = model_frame(0.5, 1)
-        assert host.publish(topics.model, genuine).value == 0
-        agent.wait_for(genuine)
-        assert agent.frames == [(topics.model, genuine)]
-    finally:
-        for client in (agent, rogue, host):
-            client.close()
+    agent = closing(Listener(fleet_broker, 1, [(topics.model, 1)]))
+    rogue = closing(RawClient(fleet_broker.config(ATTACKER), "rogue"))
+    host = closing(RawClient(fleet_broker.config(0), "host-publisher"))
+    assert_denied(rogue.publish(topics.model, model_frame(666.0, 9)))
+    genuine = model_frame(0.5, 1)
+    assert host.publish(topics.model, genuine).value == 0
+    agent.wait_for(genuine)
+    assert agent.frames == [(topics.model, genuine)]
 
 
-def test_a_done_round_pointer_injected_by_a_node_is_denied_and_the_hosts_pointer_stays(fleet_broker) -> None:
+def test_a_done_round_pointer_injected_by_a_node_is_denied_and_the_hosts_pointer_stays(fleet_broker, closing) -> None:
     topics = Topics(fleet_broker.base.job)
-    host = RawClient(fleet_broker.config(0), "host-publisher")
-    agent = Listener(fleet_broker, 1, [(topics.round, 1)])
-    rogue = RawClient(fleet_broker.config(ATTACKER), "rogue")
-    try:
-        genuine = round_pointer(5)
-        assert host.publish(topics.round, genuine, retain=True).value == 0
-        agent.wait_for(genuine)
-        assert_denied(rogue.publish(topics.round, round_pointer(5, control.ROUND_DONE), retain=True))
-        # A node that connects now gets the retained pointer: still the host's, not DONE.
-        late = RawClient(fleet_broker.config(3), "late-node")
-        late.subscribe([(topics.round, 1)])
-        late.wait(lambda: bool(late.messages), "no retained round pointer")
-        late.close()
-        pointers = [control.RoundOpen.unpack(bytes(sgc.decode(p).payload)) for _, p, _ in late.messages]
-        assert [(p.model_version, p.done) for p in pointers] == [(5, False)]
-        assert agent.frames == [(topics.round, genuine)]
-    finally:
-        for client in (agent, rogue, host):
-            client.close()
+    host = closing(RawClient(fleet_broker.config(0), "host-publisher"))
+    agent = closing(Listener(fleet_broker, 1, [(topics.round, 1)]))
+    rogue = closing(RawClient(fleet_broker.config(ATTACKER), "rogue"))
+    genuine = round_pointer(5)
+    assert host.publish(topics.round, genuine, retain=True).value == 0
+    agent.wait_for(genuine)
+    assert_denied(rogue.publish(topics.round, round_pointer(5, control.ROUND_DONE), retain=True))
+    # A node that connects now gets the retained pointer: still the host's, not DONE.
+    late = closing(RawClient(fleet_broker.config(3), "late-node"))
+    late.subscribe([(topics.round, 1)])
+    late.wait(lambda: bool(late.messages), "no retained round pointer")
+    pointers = [control.RoundOpen.unpack(bytes(sgc.decode(p).payload)) for _, p, _ in late.messages]
+    assert [(p.model_version, p.done) for p in pointers] == [(5, False)]
+    assert agent.frames == [(topics.round, genuine)]
 
 
-def test_a_device_writing_another_devices_update_is_denied_and_the_host_sees_only_the_owner(fleet_broker) -> None:
+def test_a_device_writing_another_devices_update_is_denied_and_the_host_sees_only_the_owner(
+        fleet_broker, closing) -> None:
     topics = Topics(fleet_broker.base.job)
-    host = Listener(fleet_broker, 0, [(f"{topics.root}/update/+", 1)])
-    rogue = RawClient(fleet_broker.config(ATTACKER), "rogue")
-    owner = RawClient(fleet_broker.config(3), "owner")
-    try:
-        assert_denied(rogue.publish(topics.update(3), update_frame(3, 9.0)))
-        genuine = update_frame(3, 0.25)
-        assert owner.publish(topics.update(3), genuine).value == 0
-        host.wait_for(genuine)
-        assert host.frames == [(topics.update(3), genuine)]
-    finally:
-        for client in (host, rogue, owner):
-            client.close()
+    host = closing(Listener(fleet_broker, 0, [(f"{topics.root}/update/+", 1)]))
+    rogue = closing(RawClient(fleet_broker.config(ATTACKER), "rogue"))
+    owner = closing(RawClient(fleet_broker.config(3), "owner"))
+    assert_denied(rogue.publish(topics.update(3), update_frame(3, 9.0)))
+    genuine = update_frame(3, 0.25)
+    assert owner.publish(topics.update(3), genuine).value == 0
+    host.wait_for(genuine)
+    assert host.frames == [(topics.update(3), genuine)]
 
 
-def test_a_node_account_may_write_only_its_own_topics(fleet_broker) -> None:
+def test_a_node_account_may_write_only_its_own_topics(fleet_broker, closing) -> None:
     topics = Topics(fleet_broker.base.job)
-    rogue = RawClient(fleet_broker.config(ATTACKER), "rogue")
-    try:
-        denied = [topics.model, topics.round, topics.spec, topics.support, topics.sync(3), topics.ack(3),
-                  topics.status("host"), topics.update(3), topics.control(3), topics.metrics(3), topics.status(3),
-                  f"{topics.root}/other", "sparrow/another-job/model"]
-        answers = {topic: rogue.publish(topic, b"x") for topic in denied}
-        assert all(r.value == NOT_AUTHORIZED for r in answers.values()), {t: str(r) for t, r in answers.items()}
-        own = [topics.update(ATTACKER), topics.control(ATTACKER), topics.metrics(ATTACKER), topics.status(ATTACKER)]
-        answers = {topic: rogue.publish(topic, b"x") for topic in own}
-        assert not any(r.is_failure for r in answers.values()), {t: str(r) for t, r in answers.items()}
-    finally:
-        rogue.close()
+    rogue = closing(RawClient(fleet_broker.config(ATTACKER), "rogue"))
+    denied = [topics.model, topics.round, topics.spec, topics.support, topics.sync(3), topics.ack(3),
+              topics.status("host"), topics.update(3), topics.control(3), topics.metrics(3), topics.status(3),
+              f"{topics.root}/other", "sparrow/another-job/model"]
+    answers = {topic: rogue.publish(topic, b"x") for topic in denied}
+    assert all(r.value == NOT_AUTHORIZED for r in answers.values()), {t: str(r) for t, r in answers.items()}
+    own = [topics.update(ATTACKER), topics.control(ATTACKER), topics.metrics(ATTACKER), topics.status(ATTACKER)]
+    answers = {topic: rogue.publish(topic, b"x") for topic in own}
+    assert not any(r.is_failure for r in answers.values()), {t: str(r) for t, r in answers.items()}
 
 
-def test_a_device_never_receives_what_the_host_sends_to_another_device(fleet_broker) -> None:
+def test_a_device_never_receives_what_the_host_sends_to_another_device(fleet_broker, closing) -> None:
     topics = Topics(fleet_broker.base.job)
-    snoop = RawClient(fleet_broker.config(ATTACKER), "snoop")
-    owner = RawClient(fleet_broker.config(3), "owner")
-    host = RawClient(fleet_broker.config(0), "host-publisher")
-    try:
-        snoop.subscribe([(topics.ack(3), 1), (topics.sync(3), 1), (f"{topics.root}/#", 1)])
-        owner.subscribe([(topics.ack(3), 1), (topics.sync(3), 1)])
-        for topic in (topics.ack(3), topics.sync(3)):
-            assert host.publish(topic, b"for device 3").value == 0
-        owner.wait(lambda: len(owner.messages) == 2, "device 3 did not get its messages")
-        time.sleep(0.2)
-        assert [t for t, _, _ in snoop.messages if not t.endswith("/status/host")] == []
-    finally:
-        for client in (snoop, owner, host):
-            client.close()
+    snoop = closing(RawClient(fleet_broker.config(ATTACKER), "snoop"))
+    owner = closing(RawClient(fleet_broker.config(3), "owner"))
+    host = closing(RawClient(fleet_broker.config(0), "host-publisher"))
+    snoop.subscribe([(topics.ack(3), 1), (topics.sync(3), 1), (f"{topics.root}/#", 1)])
+    owner.subscribe([(topics.ack(3), 1), (topics.sync(3), 1)])
+    for topic in (topics.ack(3), topics.sync(3)):
+        assert host.publish(topic, b"for device 3").value == 0
+    owner.wait(lambda: len(owner.messages) == 2, "device 3 did not get its messages")
+    time.sleep(0.2)
+    assert [t for t, _, _ in snoop.messages if not t.endswith("/status/host")] == []
