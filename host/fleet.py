@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -42,6 +43,8 @@ HOST_USER = "host"
 #: Device ids are ``agent.device_id``'s range; 0 is the host.
 MAX_DEVICE = 65535
 KEY_BYTES = 32
+#: Account names go into ACL and password file lines: no spaces, colons or line breaks.
+_USER_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 def _check_device(device: int) -> None:
@@ -174,6 +177,10 @@ class Fleet:
             raise ValueError(f"{manifest}: malformed fleet file ({exc!r})") from None
         for device in devices:
             _check_device(device)
+        for user in [fleet.host_user, *devices.values()]:
+            if not _USER_RE.match(user):
+                raise ValueError(f"{manifest}: account name {user!r} is not 1-64 characters of [A-Za-z0-9_.-] "
+                                 "(it goes into the ACL and the password file)")
         return fleet
 
     def add(self, device: int) -> str:

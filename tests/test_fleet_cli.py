@@ -101,6 +101,13 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
     assert not (tmp_path / "other").exists()
     # Nothing of the failed calls changed the fleet.
     assert ok("list", folder).splitlines() == ["job watch: host account host, 1 devices", "1\tnode-1"]
+    # A hand-edited fleet.json cannot smuggle lines into the ACL.
+    manifest = json.loads((folder / "fleet.json").read_text())
+    manifest["devices"]["1"]["user"] = "node-1\ntopic readwrite #"
+    (folder / "fleet.json").write_text(json.dumps(manifest))
+    assert "is not 1-64 characters" in one_line_error("add", folder, "--device", "2")
+    (folder / "fleet.json").write_text("{not json")
+    assert "malformed fleet file" in one_line_error("list", folder)
 
 
 def test_a_device_added_to_a_running_broker_logs_in_after_a_reload_and_a_removed_one_no_longer(
