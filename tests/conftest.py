@@ -8,6 +8,11 @@ Sparrow's tests rely on persistent sessions (a node or host that drops out
 gets the QoS 1 messages it missed), which an unlimited queue would also
 give, but a bounded one is what a deployment runs and the protocol recovers
 from overflow with RESYNC; see the module docstring of host/broker.py.
+
+``fleet_broker`` is the other kind: a mosquitto on a fleet directory
+(``sparrow fleet``, host/fleet.py) with accounts, the ACL, client ids bound
+to accounts and a packet limit (docs/deploy.md), for the tests of who may
+do what.
 """
 from __future__ import annotations
 

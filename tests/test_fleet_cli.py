@@ -140,3 +140,13 @@ def test_a_device_added_to_a_running_broker_logs_in_after_a_reload_and_a_removed
         refused.close()
         assert refused.connack is not None and refused.connack.is_failure
         assert connack(2)
+
+
+def test_the_demo_makes_its_fleet_once_and_grows_it_when_rerun_with_more_nodes(tmp_path: Path) -> None:
+    from sparrow.host.demo import _demo_fleet
+
+    first = _demo_fleet(str(tmp_path / "fleet"), 2)
+    password = first.credentials("node-1")
+    again = _demo_fleet(str(tmp_path / "fleet"), 3)
+    assert (again.job, sorted(again.devices)) == ("demo", [1, 2, 3])
+    assert again.credentials("node-1") == password  # the accounts made before are kept
