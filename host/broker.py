@@ -44,8 +44,9 @@ more, so that no client can act for another (docs/deploy.md):
     a client connecting with the host's client id under another account
     gets a session of its own instead of taking over the host's.
 ``max_packet_size`` (``max_packet_size=bytes``, :func:`packet_limit`)
-    a client sending a larger MQTT packet is disconnected before the broker
-    buffers it; MQTT 5 clients learn the limit from the CONNACK.
+    a client sending a larger MQTT packet is disconnected as soon as the
+    broker reads the packet's length; MQTT 5 clients learn the limit from
+    the CONNACK.
 """
 from __future__ import annotations
 
@@ -58,7 +59,6 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 
 from sparrow.common.config import BrokerConfig
@@ -226,12 +226,11 @@ class Mosquitto:
         with ``init --tls`` gets a TLS-only listener with its job CA's
         certificate that also demands a client certificate from that CA.
         """
-        fleet = Fleet.open(fleet_dir)
+        fleet = Fleet.open(os.path.abspath(fleet_dir))  # the broker may not share the caller's directory
         files = fleet.server_files()
         tls = TlsFiles(*files, require_client_cert=True) if files is not None else None
-        folder = Path(fleet_dir)
-        return cls(port=port, workdir=workdir, tls=tls, password_file=str(folder / "passwd"),
-                   acl_file=str(folder / "acl"), username_as_clientid=True,
+        return cls(port=port, workdir=workdir, tls=tls, password_file=str(fleet.passwd_path),
+                   acl_file=str(fleet.acl_path), username_as_clientid=True,
                    max_packet_size=packet_limit(max_packet))
 
     def reload(self, settle_s: float = 0.5) -> None:
