@@ -139,12 +139,14 @@ class Fleet:
         Raises
         ------
         ValueError
-            When ``job`` is not a valid job name or ``path`` already holds a fleet.
+            When ``job`` is not a valid job name or ``path`` is not a new or empty directory.
         """
         BrokerConfig(job=job)  # the job name check, with its message
         fleet = cls(Path(path), job, {})
         if fleet.manifest_path.exists():
             raise ValueError(f"{fleet.manifest_path} exists: {path} already holds a fleet")
+        if fleet.path.exists() and (not fleet.path.is_dir() or any(fleet.path.iterdir())):
+            raise ValueError(f"{path} exists and is not an empty directory: give a new one")
         for folder in (fleet.path, fleet.path / "credentials", fleet.path / "keys"):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         fleet._new_account(fleet.host_user)

@@ -99,6 +99,9 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
     assert "device 7 is not in the fleet" in one_line_error("remove", folder, "--device", "7")
     assert "broker.job" in one_line_error("init", tmp_path / "other", "--job", "a/b")
     assert not (tmp_path / "other").exists()
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "something").write_text("")
+    assert "not an empty directory" in one_line_error("init", tmp_path / "busy", "--job", "watch")
     # Nothing of the failed calls changed the fleet.
     assert ok("list", folder).splitlines() == ["job watch: host account host, 1 devices", "1\tnode-1"]
     # A hand-edited fleet.json cannot smuggle lines into the ACL.
