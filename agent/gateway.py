@@ -57,6 +57,7 @@ import sgc
 from sparrow.agent.gateway_link import SerialLink, model_frames
 from sparrow.agent.replica import ModelReplica
 from sparrow.common import control
+from sparrow.common.accounts import device_account
 from sparrow.common.config import BrokerConfig
 from sparrow.common.transport import ONLINE, Topics, Transport
 
@@ -133,6 +134,11 @@ class BoardBridge:
         Serial speed (a socket port ignores it).
     open_port : callable(url, baudrate, timeout) -> port, optional
         Opens the port; ``serial.serial_for_url`` by default.
+    accounts : str or None
+        A folder of broker accounts (``node-<id>.json``, the ``credentials/``
+        of a fleet, host/fleet.py): the board logs in with its device's
+        account, named by the ``device_id`` of its HELLO. None: ``broker``'s
+        own credentials.
 
     Raises
     ------
@@ -141,12 +147,13 @@ class BoardBridge:
     """
 
     def __init__(self, url: str, broker: BrokerConfig, baudrate: int = DEFAULT_BAUDRATE,
-                 open_port: Callable[..., Any] | None = None) -> None:
+                 open_port: Callable[..., Any] | None = None, accounts: str | None = None) -> None:
         if open_port is None:
             import serial
             open_port = serial.serial_for_url
         self.url = url
         self.broker = broker
+        self.accounts = accounts
         self.topics = Topics(broker.job)
         try:
             self.port = open_port(url, baudrate=baudrate, timeout=READ_TIMEOUT_S)
@@ -271,17 +278,26 @@ class BoardBridge:
         self.board_round = 0
         log.info("%s: HELLO from device %d: %s", self.url, device, info)
         if self.device is None:
+            try:
+                broker = self._broker_for(device)
+            except ValueError as exc:
+                log.error("%s: %s; the board is not bridged", self.url, exc)
+                return
             self.device = device
             self.link.device_id = device
-            self._connect()
+            self._connect(broker)
         else:
             self._hello_to_host()
 
-    def _connect(self) -> None:
+    def _broker_for(self, device: int) -> BrokerConfig:
+        """The broker config the board logs in with: its device's account when the gateway has ``accounts``."""
+        return self.broker if self.accounts is None else device_account(self.broker, self.accounts, device)
+
+    def _connect(self, broker: BrokerConfig) -> None:
         assert self.device is not None
         me = self.device
         self.transport = Transport(
-            self.broker, client_id=f"sparrow-{self.broker.job}-gateway-{me}", status_name=str(me),
+            broker, client_id=f"sparrow-{self.broker.job}-gateway-{me}", status_name=str(me),
             subscriptions=[(self.topics.model, 1), (self.topics.sync(me), 1), (self.topics.round, 1),
                            (self.topics.ack(me), 0), (self.topics.status("host"), 1)],
             on_frame=lambda t, f: self.events.put(("frame", t, f)),
@@ -421,9 +437,12 @@ class Gateway:
         Broker and job.
     baudrate : int
         Serial speed of every board.
+    accounts : str or None
+        Folder of the boards' broker accounts (see :class:`BoardBridge`).
     """
 
-    def __init__(self, urls: list[str], broker: BrokerConfig, baudrate: int = DEFAULT_BAUDRATE) -> None:
+    def __init__(self, urls: list[str], broker: BrokerConfig, baudrate: int = DEFAULT_BAUDRATE,
+                 accounts: str | None = None) -> None:
         if not urls:
             raise ValueError("the gateway needs at least one board (--board URL)")
         if len(set(urls)) != len(urls):
@@ -431,7 +450,7 @@ class Gateway:
         self.bridges: list[BoardBridge] = []
         try:
             for url in urls:
-                self.bridges.append(BoardBridge(url, broker, baudrate))
+                self.bridges.append(BoardBridge(url, broker, baudrate, accounts=accounts))
         except Exception:
             for bridge in self.bridges:
                 bridge.port.close()

@@ -32,6 +32,21 @@ against both):
 ``password_file=path``
     ``allow_anonymous false`` and ``password_file``: every client must log in
     with a user name and password from that file (``mosquitto_passwd``).
+
+A fleet's broker (:meth:`Mosquitto.for_fleet`, host/fleet.py) adds three
+more, so that no client can act for another (docs/deploy.md):
+
+``acl_file=path``
+    the fleet's ACL: each account reads and writes only its own topics
+    (host/fleet_acl.py).
+``use_username_as_clientid true`` (``username_as_clientid=True``)
+    the broker replaces the client id a client sends with its user name, so
+    a client connecting with the host's client id under another account
+    gets a session of its own instead of taking over the host's.
+``max_packet_size`` (``max_packet_size=bytes``, :func:`packet_limit`)
+    a client sending a larger MQTT packet is disconnected as soon as the
+    broker reads the packet's length; MQTT 5 clients learn the limit from
+    the CONNACK.
 """
 from __future__ import annotations
 
@@ -46,9 +61,25 @@ import time
 from dataclasses import dataclass
 from types import TracebackType
 
-__all__ = ["Mosquitto", "TlsFiles", "free_port"]
+from sparrow.common.config import BrokerConfig
+from sparrow.common.spec_wire import MAX_SPEC_BYTES
+from sparrow.host.fleet import Fleet
+
+__all__ = ["PACKET_HEADROOM", "Mosquitto", "TlsFiles", "free_port", "packet_limit"]
 
 MAX_QUEUED_MESSAGES = 10000
+#: Bytes of an MQTT PUBLISH besides its payload, with room to spare: fixed header (5), topic
+#: (2 + at most ~90 for ``sparrow/<64-character job>/update/<id>``), packet id (2), MQTT 5 properties.
+PACKET_HEADROOM = 1024
+
+
+def packet_limit(max_packet: int) -> int:
+    """The broker's ``max_packet_size`` for a job chunking frames to ``max_packet`` payload bytes.
+
+    The model description on ``spec`` is not chunked (at most
+    ``MAX_SPEC_BYTES``), so the limit never goes below what it needs.
+    """
+    return max(max_packet, MAX_SPEC_BYTES) + PACKET_HEADROOM
 
 
 def free_port() -> int:
@@ -102,20 +133,35 @@ class Mosquitto:
     password_file : str or None
         A ``mosquitto_passwd`` file; anonymous clients are refused when it is
         given (None: anonymous access, loopback only).
+    acl_file : str or None
+        A mosquitto ACL file (None: every client may use every topic).
+    username_as_clientid : bool
+        ``use_username_as_clientid true``: client ids are the user names
+        (needs ``password_file``).
+    max_packet_size : int or None
+        Largest MQTT packet a client may send (None: no limit); see
+        :func:`packet_limit`.
 
     Raises
     ------
     FileNotFoundError
         When mosquitto is not installed (``make apt-deps`` installs it).
     ValueError
-        When ``password_file`` does not exist.
+        When ``password_file`` or ``acl_file`` does not exist, or
+        ``username_as_clientid`` is asked for without a password file.
     """
 
     def __init__(self, port: int | None = None, workdir: str | None = None,
                  executable: str = "mosquitto", tls: TlsFiles | None = None,
-                 password_file: str | None = None) -> None:
-        if password_file is not None and not os.path.isfile(password_file):
-            raise ValueError(f"password_file: no such file {password_file!r}")
+                 password_file: str | None = None, acl_file: str | None = None,
+                 username_as_clientid: bool = False, max_packet_size: int | None = None) -> None:
+        for name, path in (("password_file", password_file), ("acl_file", acl_file)):
+            if path is not None and not os.path.isfile(path):
+                raise ValueError(f"{name}: no such file {path!r}")
+        if username_as_clientid and password_file is None:
+            raise ValueError("username_as_clientid needs a password_file (anonymous clients have no user name)")
+        if max_packet_size is not None and max_packet_size < 20:
+            raise ValueError(f"max_packet_size must be >= 20 bytes (mosquitto's floor), got {max_packet_size}")
         found = shutil.which(executable) or shutil.which(executable, path="/usr/sbin:/usr/local/sbin")
         if found is None:
             raise FileNotFoundError(f"{executable!r} not found; install the Debian package 'mosquitto'")
@@ -127,6 +173,9 @@ class Mosquitto:
         self.log_path = os.path.join(self.workdir, "mosquitto.log")
         self.tls = tls
         self.password_file = password_file
+        self.acl_file = acl_file
+        self.username_as_clientid = username_as_clientid
+        self.max_packet_size = max_packet_size
         self.process: subprocess.Popen[bytes] | None = None
         self._write_config()
 
@@ -142,10 +191,16 @@ class Mosquitto:
             lines += [f"cafile {self.tls.ca}", f"certfile {self.tls.cert}", f"keyfile {self.tls.key}"]
             if self.tls.require_client_cert:
                 lines.append("require_certificate true")
+        if self.username_as_clientid:
+            lines.append("use_username_as_clientid true")
         if self.password_file is not None:
             lines += ["allow_anonymous false", f"password_file {self.password_file}"]
         else:
             lines.append("allow_anonymous true")
+        if self.acl_file is not None:
+            lines.append(f"acl_file {self.acl_file}")
+        if self.max_packet_size is not None:
+            lines.append(f"max_packet_size {self.max_packet_size}")
         return "".join(line + "\n" for line in lines)
 
     def _write_config(self) -> None:
@@ -160,6 +215,33 @@ class Mosquitto:
                 f"max_queued_messages {MAX_QUEUED_MESSAGES}\n"
                 "set_tcp_nodelay true\n"
             )
+
+    @classmethod
+    def for_fleet(cls, fleet_dir: str | os.PathLike[str], max_packet: int = BrokerConfig.max_packet,
+                  port: int | None = None, workdir: str | None = None) -> "Mosquitto":
+        """A broker for the fleet in ``fleet_dir`` (host/fleet.py): its accounts, its ACL, bound client ids.
+
+        ``max_packet`` is the job's chunk size (``broker.max_packet``); the
+        broker's packet limit is :func:`packet_limit` of it. A fleet made
+        with ``init --tls`` gets a TLS-only listener with its job CA's
+        certificate that also demands a client certificate from that CA.
+        """
+        fleet = Fleet.open(os.path.abspath(fleet_dir))  # the broker may not share the caller's directory
+        files = fleet.server_files()
+        tls = TlsFiles(*files, require_client_cert=True) if files is not None else None
+        return cls(port=port, workdir=workdir, tls=tls, password_file=str(fleet.passwd_path),
+                   acl_file=str(fleet.acl_path), username_as_clientid=True,
+                   max_packet_size=packet_limit(max_packet))
+
+    def reload(self, settle_s: float = 0.5) -> None:
+        """Have the running broker read its password file and ACL again (SIGHUP), e.g. after ``sparrow fleet add``.
+
+        mosquitto acts on the signal in its main loop and logs nothing at
+        the levels kept here, so this waits ``settle_s`` for it.
+        """
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGHUP)
+            time.sleep(settle_s)
 
     def start(self, timeout_s: float = 10.0) -> "Mosquitto":
         """Start the broker and wait until it accepts connections."""

@@ -1,6 +1,9 @@
 """``sparrow demo``: a whole Sparrow job on one machine, started and stopped.
 
-It starts a private mosquitto on a free loopback port, several agent
+It starts a private mosquitto on a free loopback port, run on a fleet
+directory made in the run directory (``<run_dir>/fleet``, host/fleet.py: one
+account per agent and one for the host, the ACL that keeps each to its own
+topics, client ids bound to accounts), several agent
 processes (``sparrow agent``) with IID shares of Fashion-MNIST, and the host
 in this process (with its progress bar); trains with compressed uploads;
 stops everything it started (also on Ctrl-C or an error); and prints a short
@@ -18,6 +21,7 @@ from sparrow.common.config import BrokerConfig
 from sparrow.host.broker import Mosquitto
 from sparrow.host.config import HostConfig
 from sparrow.host.downlink import DOWNLINKS
+from sparrow.host.fleet import Fleet
 from sparrow.host.lab.processes import start_agents, stop_processes
 from sparrow.host.metrics import Summary
 
@@ -58,8 +62,9 @@ def run_demo(args: argparse.Namespace) -> int:
     os.makedirs(run_dir, exist_ok=True)
     rounds = 150 if args.quick else args.rounds
     processes: list[subprocess.Popen[bytes]] = []
-    with Mosquitto(workdir=None) as mosquitto:
-        broker = BrokerConfig(port=mosquitto.port, job="demo")
+    fleet = _demo_fleet(os.path.join(run_dir, "fleet"), args.nodes)
+    with Mosquitto.for_fleet(fleet.path) as mosquitto:
+        broker = BrokerConfig(port=mosquitto.port, job=fleet.job)
         # DGC's recipe, as in bench.e2e: momentum correction in the nodes'
         # residual memories, plain SGD with a cosine rate on the host.
         config = HostConfig(dataset="fashion_mnist", model=args.model, rounds=rounds, lr=args.lr,
@@ -74,12 +79,22 @@ def run_demo(args: argparse.Namespace) -> int:
             processes = start_agents(broker, args.nodes, config.dataset, config.model,
                                      ["--compressor", args.compressor, "--density", str(args.density),
                                       "--value-coding", args.value_coding, "--momentum", "0.9",
-                                      "--per-layer" if args.per_layer else "--no-per-layer"], run_dir)
-            summary = Host(config, broker).run()
+                                      "--per-layer" if args.per_layer else "--no-per-layer"], run_dir,
+                                     broker_for=lambda device: fleet.broker_config(broker, device))
+            summary = Host(config, fleet.broker_config(broker)).run()
         finally:
             stop_processes(processes)
     _print_table(summary)
     return 0 if summary.final_accuracy > 0.80 else 1
+
+
+def _demo_fleet(folder: str, nodes: int) -> Fleet:
+    """The demo's fleet: job ``demo``, devices 1..``nodes`` (a rerun in the same run directory adds what is missing)."""
+    fleet = Fleet.open(folder) if os.path.isfile(os.path.join(folder, "fleet.json")) else Fleet.create(folder, "demo")
+    for device in range(1, nodes + 1):
+        if device not in fleet.devices:
+            fleet.add(device)
+    return fleet
 
 
 def _print_table(summary: Summary) -> None:

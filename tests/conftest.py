@@ -8,6 +8,11 @@ Sparrow's tests rely on persistent sessions (a node or host that drops out
 gets the QoS 1 messages it missed), which an unlimited queue would also
 give, but a bounded one is what a deployment runs and the protocol recovers
 from overflow with RESYNC; see the module docstring of host/broker.py.
+
+``fleet_broker`` is the other kind: a mosquitto on a fleet directory
+(``sparrow fleet``, host/fleet.py) with accounts, the ACL, client ids bound
+to accounts and a packet limit (docs/deploy.md), for the tests of who may
+do what.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import pytest
 from sparrow.common.config import BrokerConfig
 from sparrow.host.broker import Mosquitto
 from sparrow.host.lab.processes import start_agents
+from support.fleet_broker import FleetBroker, start_fleet_broker
 
 
 @pytest.fixture
@@ -31,6 +37,20 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
     """
     broker = Mosquitto(workdir=str(tmp_path_factory.mktemp("mosquitto")))
     broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def fleet_broker(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[FleetBroker]:
+    """A running mosquitto on a fleet (host/fleet.py): accounts, ACL, bound client ids, packet limit.
+
+    Devices 1, 2 and 3 are enrolled; ``fleet_broker.config(device)`` is the
+    BrokerConfig of that device's account (0: the host's), with a job named
+    after the test.
+    """
+    job = "".join(c if c.isalnum() else "-" for c in request.node.name)[:40]
+    broker = start_fleet_broker(tmp_path_factory.mktemp("fleet"), job)
     yield broker
     broker.stop()
 

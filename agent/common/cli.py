@@ -2,7 +2,7 @@
 
 :data:`COMMAND_MODULES` is the command table: the modules that each register
 one subcommand with :func:`register` when imported (``sparrow host``,
-``sparrow agent``, ``sparrow gateway``, ``sparrow demo``). They are imported
+``sparrow agent``, ``sparrow gateway``, ``sparrow demo``, ``sparrow fleet`` ...). They are imported
 by name when the command runs, so this shared layer imports neither the host
 nor the node package, and a machine without PyTorch still runs
 ``sparrow agent``::
@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "sparrow.agent.gateway_cli",
     "sparrow.agent.data_cli",
     "sparrow.host.demo",
+    "sparrow.host.fleet_cli",
     "sparrow.host.export",
     "sparrow.common.scaffold",
 )

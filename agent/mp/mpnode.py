@@ -97,7 +97,8 @@ class Node:
         description dict), ``shard`` (path of a shard file), and optionally
         ``density`` (0.02), ``seed`` (0), ``keepalive`` (10), ``max_packet``
         (16384), ``max_batch`` (the host's batch size is capped to it, 16),
-        ``exit_when_done`` (True).
+        ``exit_when_done`` (True), ``username`` and ``password`` (the node's
+        broker account on a fleet's broker; none: anonymous).
     """
 
     def __init__(self, config: dict) -> None:
@@ -177,7 +178,8 @@ class Node:
     def connect(self) -> None:
         """Connect (persistent session), subscribe, say online and HELLO."""
         client = MQTTClient("sparrow-%s-agent-%d" % (self.cfg["job"], self.device), self.cfg["host"],
-                            int(self.cfg["port"]), keepalive=int(self.cfg.get("keepalive", 10)))
+                            int(self.cfg["port"]), keepalive=int(self.cfg.get("keepalive", 10)),
+                            username=self.cfg.get("username"), password=self.cfg.get("password"))
         client.set_last_will(self.t_status, b"offline", retain=True, qos=1)
         client.set_callback(lambda topic, msg: self.inbox.append((topic.decode(), msg)))
         client.connect(clean_session=False)

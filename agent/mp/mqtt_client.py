@@ -79,11 +79,16 @@ class MQTTClient:
     timeout : float
         Longest wait for the broker's answer to CONNECT, SUBSCRIBE or a QoS 1
         PUBLISH, and for the rest of a packet once its first byte arrived.
+    username, password : str or None
+        The broker account (a fleet's ``node-<id>``, docs/deploy.md); None:
+        anonymous.
     """
 
     def __init__(self, client_id: str, host: str, port: int = 1883, keepalive: int = 30,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, username=None, password=None) -> None:
         self.client_id = client_id
+        self.username = username
+        self.password = password
         self.host = host
         self.port = port
         self.keepalive = keepalive
@@ -177,6 +182,12 @@ class MQTTClient:
             topic, message, retain, qos = self.will
             flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
             payload += _string(topic) + _string(message)
+        if self.username is not None:
+            flags |= 0x80
+            payload += _string(self.username)
+            if self.password is not None:
+                flags |= 0x40
+                payload += _string(self.password)
         body = _string("MQTT") + bytes([4, flags]) + struct.pack("!H", self.keepalive) + payload
         self._packet(CONNECT, body)
         got = self._read_packet(self.timeout)

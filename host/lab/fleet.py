@@ -176,6 +176,8 @@ def prepare_micropython_node(folder: Path, broker: BrokerConfig, device: int, sh
                         x.shape[1], x.shape[2], spec.num_classes)
     config = {"host": broker.host, "port": broker.port, "job": broker.job, "device_id": device,
               "shard": str(shard), "spec": spec.to_dict(), "keepalive": broker.keepalive_s * 5, **settings}
+    if broker.username is not None:
+        config.update(username=broker.username, password=broker.password)
     path = folder / f"mp-node-{device}.json"
     path.write_text(json.dumps(config))
     return path
