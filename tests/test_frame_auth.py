@@ -138,6 +138,19 @@ def test_a_bad_key_option_is_one_line_and_exit_code_2(tmp_path: Path, command: s
     done = subprocess.run([sys.executable, "-m", "sparrow.common.cli", command, flag, target, *extra,
                            "--broker-port", "1", "--broker-connect-timeout-s", "1"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    line = _one_error_line(done)
+    assert "bad.key" in line or "no job.key" in line, line
+
+
+def test_a_gateway_given_a_key_folder_that_is_not_there_says_so_in_one_line(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "sparrow.common.cli", "gateway", "--board", "loop://",
+                           "--device-keys", str(tmp_path / "nothere")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert "nothere: not a directory" in _one_error_line(done)
+
+
+def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
     lines = [line for line in done.stderr.splitlines() if line.strip() and "WARNING" not in line]
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
-    assert len(lines) == 1 and ("bad.key" in lines[0] or "no job.key" in lines[0]), lines
+    assert len(lines) == 1, lines
+    return lines[0]
