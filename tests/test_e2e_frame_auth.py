@@ -67,6 +67,37 @@ def test_two_keyed_agents_train_digits_and_every_frame_is_tagged_both_ways(
         assert reported["auth_dropped"] == 0 and reported["accepted"] > 0, reported
 
 
+@pytest.mark.parametrize("agent_extra, host_extra", [
+    (["--mode", "average", "--local-steps", "2"], {"mode": "average"}),
+    (["--comm", "segmented", "--segment-plan", "per_layer"], {"comm": "segmented"}),
+], ids=["model-averaging", "segmented"])
+def test_model_averaging_deltas_and_segmented_updates_are_tagged_and_accepted(
+        broker_config, agent_logs, tmp_path, agent_extra, host_extra) -> None:
+    folder = str(tmp_path / "keys")
+    ring = KeyRing.make(folder, [1])
+    probe = Probe(broker_config)
+    agent = start_agent(broker_config, 1, _agent_args(folder, 1, 1) + agent_extra, str(tmp_path))
+    try:
+        config = HostConfig(dataset="digits", model="mlp_digits", rounds=5, batch_size=32, min_nodes=1,
+                            deadline_s=20.0, eval_every=5, run_dir=str(tmp_path / "run"), progress=False,
+                            device_keys=folder, **host_extra)
+        summary = Host(config, broker_config).run()
+        assert agent.wait(timeout=15) == 0, agent_logs()
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+        probe.close()
+    assert summary.per_device["1"]["accepted"] == 5, (summary.per_device, agent_logs())
+    assert summary.rejected == 0 and set(summary.per_device["1"]) <= {"accepted", "partial"}
+    updates = probe.by_kind()["update"]
+    assert len(updates) >= 5
+    for _, frame in updates:
+        assert sgc.decode(frame, key=ring.device(1)).authenticated
+    if "comm" in host_extra:
+        assert max(sgc.decode(f).segment_count for _, f in updates) > 1  # really in segments
+        assert all(sgc.decode(f, key=ring.job).authenticated for _, f in probe.by_kind()["sync"])
+
+
 def test_untagged_and_wrongly_tagged_frames_are_refused_counted_and_never_applied(
         broker_config, agent_logs, tmp_path) -> None:
     folder = str(tmp_path / "keys")
