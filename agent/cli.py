@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     agent = Agent(config, broker)
     agent.run()
     print(json.dumps({"device_id": config.device_id, "rounds": agent.rounds_done, **agent.outcomes,
-                      "segments_sent": agent.segments_sent, "replans": agent.replans}))
+                      "segments_sent": agent.segments_sent, "replans": agent.replans,
+                      "auth_dropped": agent.gate.dropped}))
     return 0
 
 

@@ -95,6 +95,14 @@ class AgentConfig:
         ``"per_layer"`` or ``"one_message"``; ``segmented`` only.
     replan_threshold : float
         Relative change of a measured cost that triggers a re-plan.
+    key : str
+        This node's key file (``sparrow.common.keys``, ``<ID>.key`` of a
+        key folder): every update and control frame it sends carries an
+        HMAC tag under it (docs/security-frames.md). Empty: no tags.
+    job_key : str
+        The job's key file (``job.key``): every frame from the host must
+        verify under it; one that does not is dropped and counted. Empty:
+        frames from the host are not checked.
     """
 
     device_id: int = 1
@@ -125,6 +133,8 @@ class AgentConfig:
     comm: str = choice("single", COMMS)
     segment_plan: str = choice("planned", FIXED_PLANS)
     replan_threshold: float = 0.25
+    key: str = ""
+    job_key: str = ""
 
     def __post_init__(self) -> None:
         check_choices(self, "agent")
@@ -136,6 +146,8 @@ class AgentConfig:
         require(isinstance(self.label_column, str) and bool(self.label_column),
                 f"agent.label_column must be a column name, got {self.label_column!r}")
         require(isinstance(self.model, str), "agent.model must be a name, a file or empty")
+        for name in ("key", "job_key"):
+            require(isinstance(getattr(self, name), str), f"agent.{name} must be a key file (or empty)")
         int_at_least("agent.num_nodes", self.num_nodes, 1)
         int_at_least("agent.node_index", self.node_index, 0)
         require(self.node_index < self.num_nodes,

@@ -30,6 +30,13 @@ model frames, ``sync/<dev>``    kept: the model of the newest version (dense
 The board's identity is the ``device_id`` its own frames carry, so its
 update frames go to MQTT unchanged (byte for byte, CRC and all).
 
+Authenticated frames (docs/security-frames.md): given a key folder
+(``--device-keys``), the gateway tags the HELLO and RESYNC it sends for a
+board with that board's key (``<ID>.key``); the board tags its own updates
+(its key is provisioned into its image, docs/firmware.md), which pass
+unchanged. Every frame from the host must verify under ``job.key``; one that
+does not is dropped and counted (``auth_dropped`` in the report).
+
 Resilience: a board that resets says HELLO; the gateway re-announces it to
 the host and sends it the model of the open round again, unless the board
 had already answered that round (then it gets the next round's model); a
@@ -59,6 +66,8 @@ from sparrow.agent.replica import ModelReplica
 from sparrow.common import control
 from sparrow.common.accounts import device_account
 from sparrow.common.config import BrokerConfig
+from sparrow.common.frame_auth import Gate
+from sparrow.common.keys import KeyRing
 from sparrow.common.transport import ONLINE, Topics, Transport
 
 __all__ = ["BoardBridge", "BoardInfo", "Gateway", "parse_board_hello"]
@@ -139,6 +148,9 @@ class BoardBridge:
         of a fleet, host/fleet.py): the board logs in with its device's
         account, named by the ``device_id`` of its HELLO. None: ``broker``'s
         own credentials.
+    keys : KeyRing, optional
+        The board's key (tags what the gateway says for it) and the job key
+        (checks what the host sends).
 
     Raises
     ------
@@ -147,7 +159,8 @@ class BoardBridge:
     """
 
     def __init__(self, url: str, broker: BrokerConfig, baudrate: int = DEFAULT_BAUDRATE,
-                 open_port: Callable[..., Any] | None = None, accounts: str | None = None) -> None:
+                 open_port: Callable[..., Any] | None = None, accounts: str | None = None,
+                 keys: KeyRing | None = None) -> None:
         if open_port is None:
             import serial
             open_port = serial.serial_for_url
@@ -160,6 +173,9 @@ class BoardBridge:
         except OSError as exc:  # serial.SerialException is an OSError
             raise ValueError(f"cannot open board {url!r}: {exc}") from None
         self.link = SerialLink(self.port)
+        self.keys = keys
+        self.key: bytes | None = None
+        self.gate = Gate(keys.job if keys is not None else None, f"gateway {url}")
         self.device: int | None = None
         self.info: BoardInfo | None = None
         self.transport: Transport | None = None
@@ -285,6 +301,11 @@ class BoardBridge:
                 return
             self.device = device
             self.link.device_id = device
+            if self.keys is not None:
+                self.key = self.keys.device(device)
+                if self.key is None:
+                    log.error("%s: no key for device %d in %s; a host that requires tags refuses its frames",
+                              self.url, device, self.keys.folder)
             self._connect(broker)
         else:
             self._hello_to_host()
@@ -300,7 +321,7 @@ class BoardBridge:
             broker, client_id=f"sparrow-{self.broker.job}-gateway-{me}", status_name=str(me),
             subscriptions=[(self.topics.model, 1), (self.topics.sync(me), 1), (self.topics.round, 1),
                            (self.topics.ack(me), 0), (self.topics.status("host"), 1)],
-            on_frame=lambda t, f: self.events.put(("frame", t, f)),
+            on_frame=self.gate.guard(lambda t, f: self.events.put(("frame", t, f))),
             on_text=lambda t, p: self.events.put(("text", t, p)),
             on_error=lambda t, e: self.events.put(("error", t, e)),
             on_connected=lambda present: self.events.put(("connected", "", present)),
@@ -332,7 +353,7 @@ class BoardBridge:
     def _send_control(self, msg_type: int, payload: bytes) -> None:
         assert self.device is not None
         self._publish(self.topics.control(self.device),
-                      sgc.encode_control(msg_type, payload, device_id=self.device))
+                      sgc.encode_control(msg_type, payload, device_id=self.device, key=self.key))
 
     def _publish(self, topic: str, frame: bytes) -> None:
         assert self.transport is not None
@@ -439,18 +460,22 @@ class Gateway:
         Serial speed of every board.
     accounts : str or None
         Folder of the boards' broker accounts (see :class:`BoardBridge`).
+    device_keys : str
+        A key folder (``sparrow.common.keys``): each board's ``<ID>.key`` and
+        ``job.key``. Empty: no tags.
     """
 
     def __init__(self, urls: list[str], broker: BrokerConfig, baudrate: int = DEFAULT_BAUDRATE,
-                 accounts: str | None = None) -> None:
+                 accounts: str | None = None, device_keys: str = "") -> None:
         if not urls:
             raise ValueError("the gateway needs at least one board (--board URL)")
         if len(set(urls)) != len(urls):
             raise ValueError(f"a board URL is given twice: {urls}")
+        keys = KeyRing(device_keys) if device_keys else None
         self.bridges: list[BoardBridge] = []
         try:
             for url in urls:
-                self.bridges.append(BoardBridge(url, broker, baudrate, accounts=accounts))
+                self.bridges.append(BoardBridge(url, broker, baudrate, accounts=accounts, keys=keys))
         except Exception:
             for bridge in self.bridges:
                 bridge.port.close()
@@ -482,5 +507,6 @@ class Gateway:
                          "downloads_aborted": stats.downloads_aborted,
                          "updates_relayed": stats.updates_relayed, "updates_repeated": stats.updates_repeated,
                          "resyncs": stats.resyncs, "outcomes": dict(stats.outcomes),
+                         "auth_dropped": bridge.gate.dropped,
                          "link": vars(bridge.link.counters)})
         return rows

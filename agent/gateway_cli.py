@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accounts", metavar="DIR",
                         help="log each board in with its device's account: DIR holds node-<id>.json files "
                              "(the credentials/ folder `sparrow fleet` writes)")
+    parser.add_argument("--device-keys", default="", metavar="DIR",
+                        help="key folder: each board's <ID>.key tags what the gateway says for it, job.key "
+                             "checks what the host sends (docs/security-frames.md)")
     parser.add_argument("--exit-when-done", action=argparse.BooleanOptionalAction, default=True,
                         help="leave when the host announces the end of the job")
     cli.add_config_flags(parser, BrokerConfig, prefix="broker_")
@@ -42,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Bridge the boards until the job ends (or SIGTERM); print what each relayed."""
     broker = cli.config_from_args(BrokerConfig, section(load_toml(args.config), "broker"), args, prefix="broker_")
-    gateway = Gateway(args.boards, broker, args.baudrate, accounts=args.accounts)
+    gateway = Gateway(args.boards, broker, args.baudrate, accounts=args.accounts, device_keys=args.device_keys)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     gateway.start()

@@ -45,6 +45,7 @@ from sparrow.common import control
 from sparrow.common.config import BrokerConfig
 from sparrow.common.data_sources import check_against_spec
 from sparrow.common.datasets import round_batch
+from sparrow.common.frame_auth import Gate, optional_key, sealer
 from sparrow.common.modelspec import ModelSpec, resolve_spec
 from sparrow.common.spec_wire import decode_spec, encode_spec, spec_hash
 from sparrow.common.support import decode_summary
@@ -90,16 +91,20 @@ class Agent:
         self.checksum_mismatches = 0
         self.outcomes: dict[str, int] = {name: 0 for name in control.OUTCOMES}
         me = config.device_id
+        # Authenticated frames (docs/security-frames.md): what the host sends must verify under the job key,
+        # what this node sends is tagged with its own key by the transport.
+        self.gate = Gate(optional_key(config.job_key), f"agent {me}")
         self.transport = Transport(
             broker, client_id=f"sparrow-{broker.job}-agent-{me}", status_name=str(me),
             subscriptions=COMMS[config.comm].subscriptions(self.topics)
             + [(self.topics.spec, 1), (self.topics.status("host"), 1), (self.topics.sync(me), 1),
                (self.topics.round, 1), (self.topics.ack(me), 0)]
             + ([(self.topics.support, 1)] if config.selection == "aware" else []),
-            on_frame=self._on_network_frame,
+            on_frame=self.gate.guard(self._on_network_frame),
             on_text=lambda t, p: self.events.put(("host", t, p)),
             on_error=lambda t, e: self.events.put(("error", t, e)),
             on_connected=lambda present: self.events.put(("connected", "", present)),
+            seal=sealer(optional_key(config.key)),
         )
 
     # -- the model description --------------------------------------------------------

@@ -113,6 +113,16 @@ class HostConfig:
         ``sync/<device>`` topic as one dense fp32 frame per segment of its
         own plan (agents run ``comm = "segmented"``). Segmented updates are
         assembled in either setting.
+    device_keys : str
+        A key folder (``sparrow.common.keys``): ``<ID>.key`` per node and
+        ``job.key``. With it the host tags every frame it sends with the
+        job key and checks every node's update and control frame against
+        that node's key (docs/security-frames.md). Empty: no tags.
+    require_tags : bool
+        With ``device_keys``: refuse (reason ``auth``) a node's frame
+        without a valid tag, or from a device without a key. False accepts
+        untagged frames while a fleet moves to keys; a tag present must
+        still verify.
     """
 
     dataset: str = "digits"
@@ -149,6 +159,8 @@ class HostConfig:
     selection: str = choice("topk", SELECTIONS)
     support_size: int = 0
     comm: str = choice("single", COMMS)
+    device_keys: str = ""
+    require_tags: bool = True
 
     def __post_init__(self) -> None:
         check_choices(self, "host")
@@ -183,6 +195,8 @@ class HostConfig:
         require(is_integer(self.eval_every) and self.eval_every >= 1, f"host.eval_every must be an integer >= 1, got {self.eval_every!r}")
         require(isinstance(self.run_dir, str) and bool(self.run_dir), "host.run_dir must be a path")
         require(isinstance(self.progress, bool), "host.progress must be true or false")
+        require(isinstance(self.device_keys, str), "host.device_keys must be a folder (or empty)")
+        require(isinstance(self.require_tags, bool), "host.require_tags must be true or false")
         require(is_number(self.server_lr) and self.server_lr > 0, f"host.server_lr must be > 0, got {self.server_lr!r}")
         require(is_integer(self.support_size) and self.support_size >= 0,
                  f"host.support_size must be an integer >= 0, got {self.support_size!r}")

@@ -66,6 +66,8 @@ class Summary:
     final_train_loss: float | None = None
     final_train_accuracy: float | None = None
     train_stats_rejected: int = 0
+    #: Control frames (HELLO, RESYNC) refused because they do not authenticate.
+    control_rejected: int = 0
     #: Nodes that said HELLO; traffic per node is the total over them.
     nodes: int = 0
     dense_bytes_down: int = 0

@@ -3,6 +3,10 @@
 :class:`UpdateBook` decides what happens to each update frame that reaches
 the host, independent of MQTT (so it is tested without a broker):
 
+* a frame that does not authenticate (``auth``: the tag under the key of
+  the device its topic names is missing or wrong, sparrow.common.frame_auth)
+  is **rejected** as :data:`UNAUTHENTICATED`, leaving no per-device trace
+  (no counters of a device a forger merely named), and not acknowledged;
 * a frame that does not decode, is not a sparse update, names another
   device than its topic, has the wrong length, carries NaN/Inf or claims a
   future round is **rejected** and counted by reason;
@@ -37,10 +41,12 @@ from sparrow.common.control import OUTCOMES
 from sparrow.host.aggregate import SparseUpdate, staleness_weight
 from sparrow.host.modes import LATE_POLICIES
 
-__all__ = ["OUTCOMES", "PARTIAL", "UpdateBook"]
+__all__ = ["OUTCOMES", "PARTIAL", "UNAUTHENTICATED", "UpdateBook"]
 
 #: Verdict on a segment of an update whose other segments have not all arrived.
 PARTIAL = "partial"
+#: Verdict on a frame that does not authenticate: counted as rejected (reason ``auth``), never answered.
+UNAUTHENTICATED = "unauthenticated"
 
 
 class UpdateBook:
@@ -61,12 +67,18 @@ class UpdateBook:
     msg_type : int
         Frame type an update must have (``sgc.MSG_SPARSE_UPDATE`` for
         gradients, ``sgc.MSG_SPARSE_MODEL_DELTA`` for model averaging).
+    auth : callable(device, frame) -> str or None, optional
+        Why a frame is not authentic (``"auth: ..."``), or None
+        (``DeviceVerifier.problem``); without it every frame is taken as
+        authentic.
     """
 
     def __init__(self, n: int, late: str, max_staleness: int,
                  weight_of: Callable[[int], float], first_round: int = 1,
-                 msg_type: int = sgc.MSG_SPARSE_UPDATE) -> None:
+                 msg_type: int = sgc.MSG_SPARSE_UPDATE,
+                 auth: Callable[[int, bytes], str | None] | None = None) -> None:
         self.n = n
+        self.auth = auth
         self.msg_type = msg_type
         self.late_policy = late
         self.max_staleness = max_staleness
@@ -96,9 +108,15 @@ class UpdateBook:
         -------
         str
             ``"accepted"``, ``"late_applied"``, ``"late_dropped"``,
-            ``"duplicate"`` or ``"rejected"`` (:data:`OUTCOMES`), or
-            :data:`PARTIAL` for a segment of a still incomplete update.
+            ``"duplicate"`` or ``"rejected"`` (:data:`OUTCOMES`),
+            :data:`PARTIAL` for a segment of a still incomplete update, or
+            :data:`UNAUTHENTICATED` (counted as rejected, not per device).
         """
+        problem = self.auth(device, frame_bytes) if self.auth is not None else None
+        if problem is not None:
+            self.bytes_up += len(frame_bytes)
+            self._reject(problem)
+            return UNAUTHENTICATED
         outcome = self._judge(device, frame_bytes)
         self.per_device.setdefault(device, Counter())[outcome] += 1
         return outcome

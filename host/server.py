@@ -29,6 +29,7 @@ from sparrow.common.datasets import load
 from sparrow.common.dynacomm import Segmentation
 from sparrow.common.data_sources import check_against_spec, load_data
 from sparrow.common.checksum import model_checksum
+from sparrow.common.frame_auth import DeviceVerifier, sealer
 from sparrow.common.spec_wire import encode_spec, spec_hash
 from sparrow.common.transport import ONLINE, Topics, Transport
 from sparrow.host.averaging import apply_mean_delta
@@ -40,7 +41,7 @@ from sparrow.host.export import save_model
 from sparrow.host.model_import import resolve_host_model
 from sparrow.host.metrics import RoundRecord, RunLog, Summary, plot_run
 from sparrow.host.policy import RoundPlan, make_policy
-from sparrow.host.rounds import PARTIAL, UpdateBook
+from sparrow.host.rounds import PARTIAL, UNAUTHENTICATED, UpdateBook
 from sparrow.host.schedule import lr_at
 from sparrow.common.segments import encode_model_segments, layer_groups
 from sparrow.common.support import encode_summary
@@ -98,8 +99,11 @@ class Host:
         self.samples: dict[int, int] = {}
         self.pull_plans: dict[int, tuple[int, Segmentation]] = {}
         self.online: set[int] = set()
+        # Authenticated frames (docs/security-frames.md): node frames checked against their device's key,
+        # the host's own frames tagged with the job key by the transport.
+        self.verifier = DeviceVerifier.from_folder(config.device_keys, config.require_tags)
         self.book = UpdateBook(self.n, config.late, config.max_staleness, self._weight_of,
-                               msg_type=MODES[config.mode].update_type)
+                               msg_type=MODES[config.mode].update_type, auth=self.verifier.problem)
         self.traffic = Traffic()
         self.wall_before = 0.0
         self.last_eval: tuple[float, float] | None = None
@@ -113,6 +117,7 @@ class Host:
             on_frame=lambda t, f: self.events.put(("frame", t, f)),
             on_text=lambda t, p: self.events.put(("text", t, p)),
             on_error=lambda t, e: self.events.put(("error", t, e)),
+            seal=sealer(self.verifier.job_key),
         )
 
     def _evaluation_data(self, data: Any) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -299,6 +304,9 @@ class Host:
             return
         if what == "update":
             outcome = self.book.offer(device, data)
+            if outcome == UNAUTHENTICATED:
+                self.verifier.refuse("update", device, self.book.last_reject)
+                return  # not answered: a forger learns nothing and the named device is not bothered
             if outcome == "rejected":
                 log.warning("rejected update from device %d: %s", device, self.book.last_reject)
             if outcome == PARTIAL:
@@ -309,6 +317,10 @@ class Host:
             self._handle_control(device, data)
 
     def _handle_control(self, device: int, data: bytes) -> None:
+        problem = self.verifier.problem(device, data)
+        if problem is not None:
+            self.verifier.refuse("control", device, problem)
+            return
         try:
             frame = sgc.decode(data)
             if frame.msg_type == sgc.MSG_HELLO:
@@ -427,6 +439,7 @@ class Host:
             final_train_accuracy=next((r["train_accuracy"] for r in reversed(records)
                                        if r.get("train_accuracy") is not None), None),
             train_stats_rejected=self.train_stats.rejected,
+            control_rejected=self.verifier.rejected["control"],
             **self._traffic_summary())
         self.runlog.write_summary(summary)
         plot_run(records, self.config.run_dir,

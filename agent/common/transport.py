@@ -152,6 +152,10 @@ class Transport:
         A chunk could not be reassembled (``sgc.FrameError``).
     on_connected : callable(session_present) or None
         Called after every successful connect, after subscribing.
+    seal : callable(frame) -> frame, or None
+        Applied to every frame published with :meth:`publish_frame` and
+        :meth:`publish_timed` before chunking: the HMAC tag under this
+        client's key (``sparrow.common.frame_auth.sealer``).
     """
 
     def __init__(
@@ -164,6 +168,7 @@ class Transport:
         on_text: TextHandler,
         on_error: ErrorHandler,
         on_connected: Callable[[bool], None] | None = None,
+        seal: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self.config = config
         self.topics = Topics(config.job)
@@ -174,6 +179,7 @@ class Transport:
         self._on_text = on_text
         self._on_error = on_error
         self._on_connected = on_connected
+        self._seal = seal
         self._reassemblers: dict[str, sgc.Reassembler] = {}
         self._lock = threading.Lock()
         self.connected = threading.Event()
@@ -269,7 +275,7 @@ class Transport:
         each one (DynaComm's link measurements).
         """
         sent = []
-        for piece in sgc.chunk(frame, max_size=self.config.max_packet):
+        for piece in sgc.chunk(self._sealed(frame), max_size=self.config.max_packet):
             sent.append((self.publish(topic, piece, qos=1), time.perf_counter()))
         return sent
 
@@ -288,6 +294,7 @@ class Transport:
 
     def publish_frame(self, topic: str, frame: bytes, qos: int = 1, retain: bool = False) -> int:
         """Publish a Sparrow frame, chunked to ``max_packet``; returns the bytes sent."""
+        frame = self._sealed(frame)
         pieces = sgc.chunk(frame, max_size=self.config.max_packet)
         if retain and len(pieces) > 1:
             raise ValueError(f"a retained frame must fit one packet ({len(frame)} > {self.config.max_packet} bytes)")
@@ -296,6 +303,9 @@ class Transport:
             self.publish(topic, piece, qos=qos, retain=retain)
             sent += len(piece)
         return sent
+
+    def _sealed(self, frame: bytes) -> bytes:
+        return frame if self._seal is None else self._seal(frame)
 
     def clear_retained(self, topic: str) -> None:
         """Remove the retained message of ``topic``."""

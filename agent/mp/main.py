@@ -7,7 +7,8 @@ the folder above this one, or from the board's own ``/lib`` when the files
 were copied there. Prints one JSON line when the job is done: device,
 rounds answered, the host's verdicts, the last mini-batch loss, the
 mean milliseconds per round of the gradient and of selection + encoding,
-and the most heap in use after a round.
+the most heap in use after a round, and the frames from the host dropped
+because they did not verify under the job key.
 """
 import json
 import sys
@@ -38,7 +39,7 @@ def main(argv: list) -> int:
     report = {"device_id": node.device, "rounds": node.rounds_done, "last_loss": node.last_loss,
               "grad_ms_per_round": node.grad_ms // rounds,
               "select_encode_ms_per_round": node.select_encode_ms // rounds,
-              "heap_in_use_bytes": node.heap_peak}
+              "heap_in_use_bytes": node.heap_peak, "auth_dropped": node.auth_dropped}
     report.update(node.outcomes)
     print(json.dumps(report))
     return 0

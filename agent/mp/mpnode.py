@@ -32,6 +32,7 @@ except ImportError:  # a port built without it: model copies go unchecked
     crc32 = None
 
 import frame_twin as ft
+import key_file
 import twin_chunk as tc
 from mqtt_client import MQTTClient
 from mpnn import Model
@@ -98,7 +99,10 @@ class Node:
         ``density`` (0.02), ``seed`` (0), ``keepalive`` (10), ``max_packet``
         (16384), ``max_batch`` (the host's batch size is capped to it, 16),
         ``exit_when_done`` (True), ``username`` and ``password`` (the node's
-        broker account on a fleet's broker; none: anonymous).
+        broker account on a fleet's broker; none: anonymous), ``key_file``
+        (this node's key: every frame it sends is tagged) and ``job_key_file``
+        (the job key: a frame from the host that does not verify is dropped
+        and counted), key_file.py.
     """
 
     def __init__(self, config: dict) -> None:
@@ -111,6 +115,9 @@ class Node:
         self.seed = int(config.get("seed", 0))
         self.max_batch = int(config.get("max_batch", 16))
         self.max_packet = int(config.get("max_packet", 16384))
+        self.key = key_file.load(config.get("key_file"))
+        self.job_key = key_file.load(config.get("job_key_file"))
+        self.auth_dropped = 0
         root = "sparrow/%s" % config["job"]
         self.t_model = root + "/model"
         self.t_spec = root + "/spec"
@@ -226,7 +233,7 @@ class Node:
             self.client.publish(topic, piece, qos=qos)
 
     def _control(self, msg_type, payload):
-        self._publish(self.t_control, ft.encode_control(msg_type, payload, device_id=self.device))
+        self._publish(self.t_control, ft.encode_control(msg_type, payload, key=self.key, device_id=self.device))
 
     def _resync(self, have):
         if self.resync_asked_for == have:
@@ -262,7 +269,16 @@ class Node:
             print("node %d: bad frame on %s: %s" % (self.device, topic, exc))
 
     def _on_frame(self, data):
-        f = ft.parse(data)
+        try:
+            f = ft.parse(data, self.job_key)
+        except ft.FrameError as exc:
+            if exc.status not in (ft.E_AUTH, ft.E_AUTH_UNSUPPORTED):
+                raise
+            self.auth_dropped += 1
+            if self.auth_dropped & (self.auth_dropped - 1) == 0:  # the 1st, 2nd, 4th, 8th...: a bounded log
+                print("node %d: dropped %d frame(s) that do not verify under the job key" % (
+                    self.device, self.auth_dropped))
+            return
         if f.msg_type in (ft.DENSE_MODEL, ft.SPARSE_MODEL_DELTA):
             self._on_model(f, data)
         elif f.msg_type == ft.ROUND_OPEN:
@@ -349,7 +365,8 @@ class Node:
         vals = array("f", [residual[i] for i in idx])
         for i in idx:
             residual[i] = 0.0  # fp32 values decode to exactly what was sent
-        frame = ft.encode_sparse(self.n, idx, vals, "fp32", device_id=self.device, round=rnd, seq=self.seq)
+        frame = ft.encode_sparse(self.n, idx, vals, "fp32", key=self.key, device_id=self.device, round=rnd,
+                                 seq=self.seq)
         self.seq = (self.seq + 1) & 0xFFFF
         self.select_encode_ms += _elapsed_ms(start)
         self.heap_peak = max(self.heap_peak, _heap_in_use())

@@ -8,7 +8,10 @@
  * node's select + encode of the residual into a SPARSE_UPDATE frame (top-k
  * selection, quantisation, subtraction, frame encoding); and, to see where
  * that time goes, each selector of the core alone on the same residual
- * (the partition selector with its predictor kept warm across repeats).
+ * (the partition selector with its predictor kept warm across repeats);
+ * and the HMAC-SHA256 tag of that update frame under a 32-byte key (what
+ * a board provisioned with a key adds to every frame it sends,
+ * docs/security-frames.md).
  */
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +47,8 @@ static uint8_t frame[1024];
 static uint32_t idx[NODE_UPDATE_K_MAX];
 static float vals[NODE_UPDATE_K_MAX];
 static sgc_partition_state predictor;
+static const uint8_t bench_key[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                                      17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
 /* One selector alone on the residual (which it does not change). */
 static int select_only(sgc_method method, const char *name)
@@ -63,6 +68,19 @@ static int select_only(sgc_method method, const char *name)
     bench_end();
     printf("region select_%s n %u k %u status %d\n", name, (unsigned)SPARROW_MODEL_N_PARAMS,
            (unsigned)count, (int)st);
+    return st == SGC_OK ? 0 : 1;
+}
+
+/* The tag of the update frame just encoded: HMAC over its header and payload. */
+static int hmac_only(size_t body)
+{
+    uint8_t tag[SGC_FRAME_TAG_BYTES];
+    sgc_status st;
+
+    bench_begin();
+    st = sgc_hmac_sha256(bench_key, sizeof bench_key, frame, body, tag);
+    bench_end();
+    printf("region hmac bytes %u status %d\n", (unsigned)body, (int)st);
     return st == SGC_OK ? 0 : 1;
 }
 
@@ -104,6 +122,9 @@ int main(void)
         }
         printf("region select_encode n %u k %u bytes %u\n", (unsigned)SPARROW_MODEL_N_PARAMS,
                (unsigned)view.header.k, (unsigned)len);
+        if (hmac_only(len - SGC_FRAME_CRC_BYTES)) {
+            return 6;
+        }
     }
     printf("done\n");
     return 0;

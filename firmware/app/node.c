@@ -16,11 +16,15 @@
  * entries, subtracts what it sends, and sends the SPARSE_UPDATE of round R.
  * After a reset RAM is empty: the node says HELLO again and the gateway
  * answers with the current model (the residual restarts at zero).
+ * An image provisioned with the board's key (device_key.h) tags its HELLO
+ * and every SPARSE_UPDATE with HMAC-SHA256; the gateway relays them as they
+ * are and the host checks them (docs/security-frames.md).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "board.h"
+#include "device_key.h"
 #include "link.h"
 #include "model.h"
 #include "node_update.h"
@@ -37,6 +41,8 @@ static float residual[SPARROW_MODEL_N_PARAMS];
 static float arena[SPARROW_MODEL_ARENA_FLOATS];
 static link_state link;
 static node_update update;
+static uint8_t frame_key[DEVICE_KEY_MAX_BYTES];
+static size_t frame_key_len; /* 0: an image without a key, frames go untagged */
 
 typedef struct {
     uint32_t round;
@@ -73,7 +79,8 @@ static void send_control(uint8_t type, const char *text)
     h.device_id = link.device_id;
     h.seq = link_next_seq(&link);
     h.segment_count = 1;
-    if (sgc_frame_encode_control(&h, (const uint8_t *)text, strlen(text), NULL, 0,
+    if (sgc_frame_encode_control(&h, (const uint8_t *)text, strlen(text),
+                                 frame_key_len > 0u ? frame_key : NULL, frame_key_len,
                                  link_tx_buffer(&link), LINK_MTU, &len) == SGC_OK) {
         (void)link_send(&link, len, board_millis());
     }
@@ -157,6 +164,8 @@ int main(void)
         /* Exit status 64 + |status|: a configuration this build cannot run. */
         return NODE_EXIT_CONFIG - (int)st;
     }
+    frame_key_len = device_key_load(frame_key);
+    node_update_set_key(&update, frame_key, frame_key_len);
     say_hello();
     for (;;) {
         if (link_poll(&link, board_millis(), &view)) {

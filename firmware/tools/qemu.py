@@ -48,7 +48,8 @@ def elf_path(board: str, app: str) -> Path:
     return FIRMWARE / "build" / board / f"{app}.elf"
 
 
-def qemu_command(board: str, app: str, serial: str = "stdio", qmp: str | None = None) -> list[str]:
+def qemu_command(board: str, app: str, serial: str = "stdio", qmp: str | None = None,
+                 image: Path | None = None) -> list[str]:
     """QEMU command line running ``app`` on ``board`` with its UART on ``serial``.
 
     Parameters
@@ -61,6 +62,9 @@ def qemu_command(board: str, app: str, serial: str = "stdio", qmp: str | None = 
         QEMU ``-serial`` backend: ``stdio``, or ``tcp:127.0.0.1:PORT,server=on,wait=off``.
     qmp : str, optional
         Path of a unix socket for QEMU's QMP control (to reset the board).
+    image : Path, optional
+        Run this image of ``app`` instead of the built one (a copy with the
+        board's key, provision_key.py).
 
     Raises
     ------
@@ -69,7 +73,7 @@ def qemu_command(board: str, app: str, serial: str = "stdio", qmp: str | None = 
     """
     if board not in BOARDS:
         raise ValueError(f"unknown board {board!r}; choose one of {BOARDS}")
-    elf = elf_path(board, app)
+    elf = image or elf_path(board, app)
     if not elf.is_file():
         raise ValueError(f"{elf} not built; run make -C firmware BOARD={board}")
     out = subprocess.run(["make", "-s", "--no-print-directory", "-C", str(FIRMWARE), f"BOARD={board}", "print-qemu"],
@@ -161,15 +165,17 @@ class BoardProcess:
         Firmware name; ``node`` is the training node.
     port : int, optional
         TCP port for the UART (a free one by default).
+    image : Path, optional
+        An image to run instead of the built ``app`` (a provisioned copy).
     """
 
-    def __init__(self, board: str, app: str = "node", port: int | None = None) -> None:
+    def __init__(self, board: str, app: str = "node", port: int | None = None, image: Path | None = None) -> None:
         self.board = board
         self.port = port or free_port()
         self._tmp = tempfile.TemporaryDirectory()
         self.qmp = str(Path(self._tmp.name) / "qmp.sock")
         self.proc = subprocess.Popen(
-            qemu_command(board, app, tcp_serial(self.port), qmp=self.qmp),
+            qemu_command(board, app, tcp_serial(self.port), qmp=self.qmp, image=image),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     @property

@@ -39,7 +39,15 @@ sgc_status node_update_init(node_update *u, float *residual, uint32_t n, size_t 
         return SGC_E_SCRATCH;
     }
     u->k = k;
+    u->key = NULL;
+    u->key_len = 0u;
     return sgc_residual_init(&u->memory, n, &cfg, residual, NULL); /* zeroes it */
+}
+
+void node_update_set_key(node_update *u, const uint8_t *key, size_t key_len)
+{
+    u->key = key_len > 0u ? key : NULL;
+    u->key_len = key_len > 0u ? key_len : 0u;
 }
 
 uint32_t node_update_k(const node_update *u)
@@ -77,5 +85,5 @@ sgc_status node_update_encode(node_update *u, float *residual, void *scratch,
     h.seq = seq;
     h.segment_count = 1;
     return sgc_frame_encode_sparse(&h, u->memory.n, u->idx, count, u->vals, NODE_UPDATE_CODING,
-                                   NULL, 0, out, cap, len);
+                                   u->key, u->key_len, out, cap, len);
 }

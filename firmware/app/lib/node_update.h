@@ -33,6 +33,8 @@
 
 typedef struct {
     sgc_residual memory;  /* the core's error feedback over the residual array */
+    const uint8_t *key;   /* HMAC key of the frames (NULL: no tag) */
+    size_t key_len;
     uint32_t k;
     uint32_t idx[NODE_UPDATE_K_MAX];
     float vals[NODE_UPDATE_K_MAX];
@@ -42,6 +44,10 @@ typedef struct {
  * k above NODE_UPDATE_K_MAX, SGC_E_SCRATCH when the selector needs more than
  * scratch_bytes of scratch. */
 sgc_status node_update_init(node_update *u, float *residual, uint32_t n, size_t scratch_bytes);
+
+/* Tag every update frame with HMAC-SHA256 under key (key_len bytes; NULL or
+ * 0: no tag). The key is borrowed and must outlive u. */
+void node_update_set_key(node_update *u, const uint8_t *key, size_t key_len);
 
 /* k of every update. */
 uint32_t node_update_k(const node_update *u);

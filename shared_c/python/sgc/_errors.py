@@ -36,6 +36,11 @@ class FrameError(Error, ValueError):
     def reason(self) -> str:
         return str(self)
 
+    @property
+    def unauthenticated(self) -> bool:
+        """The HMAC tag is missing or wrong, or this build cannot check tags."""
+        return self.status in (lib.SGC_E_AUTH, lib.SGC_E_AUTH_UNSUPPORTED)
+
 
 def _frame_codes() -> frozenset[int]:
     return frozenset(v for k, v in vars(lib).items()

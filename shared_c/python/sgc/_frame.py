@@ -487,6 +487,50 @@ def decode_into(frame: bytes, out: np.ndarray, weight: float = 1.0, *,
     return _frame(view, frame, buf, None, None)
 
 
+def verify(frame: bytes, key: bytes) -> None:
+    """Check a frame's framing, CRC and HMAC tag under ``key`` without decoding its values.
+
+    Raises
+    ------
+    FrameError
+        The frame is malformed, or its tag is missing or wrong (C's ``AUTH``
+        reason).
+    """
+    if key is None:
+        raise ArgumentError("verify needs a key")
+    _parse(_as_bytes(frame), key, "verify")
+
+
+def sign(frame: bytes, key: bytes) -> bytes:
+    """Add the HMAC-SHA256 tag under ``key`` to an untagged frame (PROTOCOL.md section 7).
+
+    The result is byte for byte what the encoder writes when given ``key=``:
+    the HMAC bit is set in the header (full or compact), the tag is computed
+    over header and payload, appended, and the CRC is recomputed. It lets a
+    sender tag the frames it made without a key in one place.
+
+    Raises
+    ------
+    FrameError
+        ``frame`` is malformed.
+    ArgumentError
+        ``frame`` already carries a tag, or ``key`` is empty.
+    """
+    frame = _as_bytes(frame)
+    view, _ = _parse(frame, None, "sign")
+    if view.header.flags & lib.SGC_FLAG_HMAC:
+        raise ArgumentError("frame already carries an HMAC tag")
+    kp, kl = _key(key)
+    body = bytearray(frame[:-lib.SGC_FRAME_CRC_BYTES])
+    # The HMAC bit: bit 0 of the flags byte (offset 4) or of the compact header's head byte (offset 3).
+    body[3 if body[2] == lib.SGC_FRAME_COMPACT_VERSION else 4] |= lib.SGC_FLAG_HMAC
+    tag = ffi.new("uint8_t[]", lib.SGC_FRAME_TAG_BYTES)
+    check(lib.sgc_hmac_sha256(kp, kl, ffi.from_buffer(body), len(body), tag), "sign")
+    body += ffi.buffer(tag)[:]
+    crc = lib.sgc_crc32c_update(0, ffi.from_buffer(body), len(body))
+    return bytes(body) + int(crc).to_bytes(lib.SGC_FRAME_CRC_BYTES, "little")
+
+
 def chunk(frame: bytes, max_size: int = DEFAULT_CHUNK_SIZE) -> list[bytes]:
     """Split a frame into chunks of at most ``max_size`` bytes (PROTOCOL.md 10).
 
