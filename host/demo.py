@@ -3,7 +3,8 @@
 It starts a private mosquitto on a free loopback port, run on a fleet
 directory made in the run directory (``<run_dir>/fleet``, host/fleet.py: one
 account per agent and one for the host, the ACL that keeps each to its own
-topics, client ids bound to accounts), several agent
+topics, client ids bound to accounts, a frame key per agent and the job
+key: every frame is tagged and checked, docs/security-frames.md), several agent
 processes (``sparrow agent``) with IID shares of Fashion-MNIST, and the host
 in this process (with its progress bar); trains with compressed uploads;
 stops everything it started (also on Ctrl-C or an error); and prints a short
@@ -71,7 +72,8 @@ def run_demo(args: argparse.Namespace) -> int:
                             lr_schedule="cosine", momentum=0.0, batch_size=64, device=args.device, min_nodes=args.nodes, fraction=1.0,
                             deadline_s=10.0, eval_every=10, run_dir=run_dir, downlink=args.downlink,
                             downlink_density=args.downlink_density, downlink_value_coding="int8",
-                            downlink_refresh_rounds=args.downlink_refresh_rounds)
+                            downlink_refresh_rounds=args.downlink_refresh_rounds,
+                            device_keys=str(fleet.key_path(None).parent))
         print(f"sparrow demo: mosquitto on 127.0.0.1:{mosquitto.port}, {args.nodes} agents, "
               f"{args.compressor} at density {args.density} ({args.value_coding}), {rounds} rounds, "
               f"output in {run_dir}")
@@ -80,7 +82,8 @@ def run_demo(args: argparse.Namespace) -> int:
                                      ["--compressor", args.compressor, "--density", str(args.density),
                                       "--value-coding", args.value_coding, "--momentum", "0.9",
                                       "--per-layer" if args.per_layer else "--no-per-layer"], run_dir,
-                                     broker_for=lambda device: fleet.broker_config(broker, device))
+                                     broker_for=lambda device: fleet.broker_config(broker, device),
+                                     extra_for=fleet.key_args)
             summary = Host(config, fleet.broker_config(broker)).run()
         finally:
             stop_processes(processes)

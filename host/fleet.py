@@ -246,6 +246,12 @@ class Fleet:
                                          tls_key=str(self.tls_dir / f"{user}.key"))
         return config
 
+    def key_args(self, device: int) -> list[str]:
+        """The ``sparrow agent`` flags that give enrolled ``device`` its frame key and the job key."""
+        if device not in self.devices:
+            raise ValueError(f"device {device} is not in the fleet of job {self.job!r}")
+        return ["--key", str(self.key_path(device)), "--job-key", str(self.key_path(None))]
+
     def server_files(self) -> tuple[str, str, str] | None:
         """``(ca, certificate, key)`` of the broker's TLS listener, or None without ``init --tls``."""
         if not self.tls:

@@ -4,7 +4,9 @@ The broker is the one ``sparrow fleet`` sets up (accounts, ACL, client ids
 bound to user names, packet limit; the ``fleet_broker`` fixture); agents get
 their account in a 0600 TOML file (host/lab/processes.py). Everything a
 round needs (spec, model, pointer, HELLO, updates, ACKs, metrics, status)
-must pass the ACL, or the job would stall or reject updates.
+must pass the ACL, or the job would stall or reject updates. The fleet's
+frame keys are in use too (``Fleet.key_args``, ``host.device_keys``): every
+frame both ways is tagged and checked, as in ``sparrow demo``.
 """
 from __future__ import annotations
 
@@ -21,14 +23,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 ROUNDS = 40
 
 
-def test_host_and_two_agents_with_their_own_accounts_train_digits_through_the_acl(fleet_broker, tmp_path) -> None:
+def test_host_and_two_agents_with_their_own_accounts_and_keys_train_digits_through_the_acl(fleet_broker, tmp_path) -> None:
     agents = start_agents(fleet_broker.base, 2, "digits", "mlp_digits",
                           ["--compressor", "laplace", "--density", "0.05"], str(tmp_path),
-                          broker_for=fleet_broker.config)
+                          broker_for=fleet_broker.config, extra_for=fleet_broker.fleet.key_args)
     try:
         config = HostConfig(dataset="digits", model="mlp_digits", rounds=ROUNDS, lr=0.1, momentum=0.9,
                             batch_size=32, min_nodes=2, deadline_s=20.0, eval_every=10,
-                            run_dir=str(tmp_path / "run"), progress=False)
+                            run_dir=str(tmp_path / "run"), progress=False,
+                            device_keys=str(fleet_broker.fleet.key_path(None).parent))
         summary = Host(config, fleet_broker.config(0)).run()
         logs = "\n".join(p.read_text(errors="replace")[-1500:] for p in sorted(tmp_path.glob("agent-*.log")))
         assert summary.rounds == ROUNDS
@@ -45,3 +48,4 @@ def test_host_and_two_agents_with_their_own_accounts_train_digits_through_the_ac
     for device in (1, 2):
         report = json.loads((tmp_path / f"agent-{device}.log").read_text().splitlines()[-1])
         assert report["accepted"] == ROUNDS, report  # every ACK reached its node (ack/<id>)
+        assert report["auth_dropped"] == 0, report  # every host frame verified under the job key

@@ -49,17 +49,19 @@ def _account_file(broker: BrokerConfig, path: str) -> str:
 
 
 def start_agents(broker: BrokerConfig, count: int, dataset: str, model: str, extra: list[str],
-                 log_dir: str, broker_for: Callable[[int], BrokerConfig] | None = None
-                 ) -> list[subprocess.Popen[bytes]]:
+                 log_dir: str, broker_for: Callable[[int], BrokerConfig] | None = None,
+                 extra_for: Callable[[int], list[str]] | None = None) -> list[subprocess.Popen[bytes]]:
     """Start ``count`` agents (device ids 1..count) on IID shares of a bundled data set.
 
     ``broker_for(device)`` gives each agent its own broker config (its
     account on a fleet's broker, ``Fleet.broker_config``); None: ``broker``
-    for all.
+    for all. ``extra_for(device)`` adds flags of that agent alone (its frame
+    key files, ``Fleet.key_args``).
     """
     return [start_agent(broker_for(index + 1) if broker_for is not None else broker, index + 1,
                         ["--node-index", str(index), "--num-nodes", str(count),
-                         "--dataset", dataset, "--model", model, *extra], log_dir)
+                         "--dataset", dataset, "--model", model, *extra,
+                         *(extra_for(index + 1) if extra_for is not None else [])], log_dir)
             for index in range(count)]
 
 
