@@ -27,7 +27,7 @@ import sgc
 
 from sparrow.common.keys import JOB_KEY_NAME, KeyRing, load_key
 
-__all__ = ["AUTH", "DeviceVerifier", "Gate", "LOG_EVERY_S", "is_tagged", "optional_key", "sealer"]
+__all__ = ["AUTH", "DeviceVerifier", "Gate", "LOG_EVERY_S", "optional_key", "sealer"]
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +35,6 @@ log = logging.getLogger(__name__)
 AUTH = "auth"
 #: At most one warning per receiver in this many seconds (the count is exact).
 LOG_EVERY_S = 10.0
-_HMAC_FLAG = 0x01
-
-
-def is_tagged(frame: sgc.Frame) -> bool:
-    """The decoded frame carries an HMAC tag."""
-    return bool(int(frame.flags) & _HMAC_FLAG)
 
 
 def optional_key(path: str) -> bytes | None:
@@ -175,6 +169,6 @@ class DeviceVerifier:
 
 def _tagged_bytes(frame: bytes) -> bool:
     try:
-        return is_tagged(sgc.decode(frame))
+        return sgc.decode(frame).tagged
     except sgc.Error:
         return False

@@ -105,6 +105,11 @@ class Frame:
         """True when the frame had the compact header (PROTOCOL.md 13)."""
         return bool(self.flags & lib.SGC_FLAG_COMPACT)
 
+    @property
+    def tagged(self) -> bool:
+        """True when the frame carries an HMAC tag (PROTOCOL.md 7), verified or not."""
+        return bool(self.flags & lib.SGC_FLAG_HMAC)
+
 
 def _value_coding(name: str) -> int:
     try:
